@@ -1,0 +1,4 @@
+//! The `dialogic` binary.
+fn main() {
+    println!("dialogic {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,12 +1,35 @@
 //! # dialogic-dialog
 //!
 //! The Watson dialog-skill (workspace JSON) model, its validation, and a sans-I/O dialog
-//! engine that runs one conversation turn at a time.
+//! engine that runs one conversation turn at a time with Watson's semantics
+//! (`../shared/spec/dialog-skill.md` §2-§4, §6-§8).
 //!
-//! Must never: call HTTP or a database, panic on any skill or input.
+//! Must never: call HTTP or a database, classify text (intents and entities come in with
+//! the [`TurnInput`]), panic or hang on any skill or input.
 //!
-//! (Contract stub written by the integrator; the dialog helper replaces the bodies and adds
-//! the modules: `workspace` (serde model), `tree`, `compile`, `engine`, `slots`, `state`, ...)
+//! Modules:
+//! - `workspace`: the lenient serde model of an export;
+//! - `tree`: nodes in an arena, sibling order, structural validation;
+//! - `compile`: every expression and template compiled once at load, load problems;
+//! - `engine`: the turn walk (start point, evaluation order, next_step, jumps, stack,
+//!   digressions, actions, webhook suspension, loop guard);
+//! - `slots`: frames and slot filling;
+//! - `responses`: output rendering and selection policies;
+//! - `context`: the context merge rule and result-variable targets;
+//! - `state`: the opaque `system.state` encoding;
+//! - `debug`: `output.debug`.
+//!
+//! Semantic choices where Watson is silent are listed in this crate's README.md.
+
+mod compile;
+mod context;
+mod debug;
+mod engine;
+mod responses;
+mod slots;
+mod state;
+mod tree;
+mod workspace;
 
 use serde_json::Value;
 
@@ -18,6 +41,16 @@ pub struct Problem {
     /// e.g. "conditions", "output.generic[0].values[1].text", "next_step.dialog_node".
     pub field: String,
     pub message: String,
+}
+
+impl Problem {
+    pub(crate) fn new(node: &str, field: &str, message: impl Into<String>) -> Problem {
+        Problem {
+            node: node.to_string(),
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
 }
 
 impl std::fmt::Display for Problem {
@@ -50,12 +83,42 @@ pub struct SkillWebhook {
 #[derive(Debug)]
 pub struct Skill {
     workspace: Value,
+    name: String,
+    language: String,
+    pub(crate) tree: tree::Tree,
+    pub(crate) webhook: Option<compile::CompiledWebhook>,
+    warnings: Vec<Problem>,
 }
 
 impl Skill {
     /// Parse, validate and compile every expression. Err lists every problem.
     pub fn from_value(workspace: Value) -> Result<Skill, LoadError> {
-        Ok(Skill { workspace })
+        if !workspace.is_object() {
+            return Err(LoadError {
+                problems: vec![Problem::new(
+                    "",
+                    "json",
+                    "a workspace must be a JSON object",
+                )],
+            });
+        }
+        let raw: workspace::RawWorkspace =
+            serde_json::from_value(workspace.clone()).map_err(|e| LoadError {
+                problems: vec![Problem::new("", "workspace", e.to_string())],
+            })?;
+        let mut problems = Vec::new();
+        let compiled = compile::compile(&raw, &mut problems);
+        if !problems.is_empty() {
+            return Err(LoadError { problems });
+        }
+        Ok(Skill {
+            name: raw.name.clone().unwrap_or_default(),
+            language: raw.language.clone().unwrap_or_else(|| "en".to_string()),
+            workspace,
+            tree: compiled.tree,
+            webhook: compiled.webhook,
+            warnings: compiled.warnings,
+        })
     }
     pub fn from_json(bytes: &[u8]) -> Result<Skill, LoadError> {
         let v: Value = serde_json::from_slice(bytes).map_err(|e| LoadError {
@@ -72,21 +135,33 @@ impl Skill {
         &self.workspace
     }
     pub fn name(&self) -> &str {
-        self.workspace.get("name").and_then(Value::as_str).unwrap_or("")
+        &self.name
     }
     pub fn language(&self) -> &str {
-        self.workspace.get("language").and_then(Value::as_str).unwrap_or("en")
+        &self.language
     }
+    /// The skill's `main_webhook`, if the export has one (its URL may be empty).
     pub fn webhook(&self) -> Option<SkillWebhook> {
-        None
+        self.webhook.as_ref().map(|w| w.public.clone())
     }
     /// Non-fatal warnings found at load (unknown node types, removed system entities...).
     pub fn warnings(&self) -> &[Problem] {
-        &[]
+        &self.warnings
+    }
+    /// Number of dialog nodes.
+    pub fn node_count(&self) -> usize {
+        self.tree.nodes.len()
     }
     /// Start one turn. Never fails: problems end up in `output.debug.log_messages`.
     pub fn start_turn(&self, input: TurnInput) -> Turn<'_> {
-        Turn { skill: self, input }
+        Turn {
+            skill: self,
+            input,
+            results: Vec::new(),
+            pending: false,
+            seed: rand::random(),
+            done: None,
+        }
     }
 }
 
@@ -145,21 +220,61 @@ pub enum Poll {
 }
 
 /// A turn in progress (sans-I/O: `poll`, do the call, `resume`, `poll` again).
+///
+/// Each `poll` replays the turn from its original input with the webhook results gathered
+/// so far (the walk is deterministic for a given random seed), so a turn can be suspended at
+/// any webhook without keeping a resumable call stack.
 #[derive(Debug)]
 pub struct Turn<'s> {
     skill: &'s Skill,
     input: TurnInput,
+    results: Vec<Result<Value, String>>,
+    pending: bool,
+    seed: u64,
+    done: Option<TurnOutput>,
 }
 
 impl Turn<'_> {
     /// Run until the next webhook call or the end of the turn.
     pub fn poll(&mut self) -> Poll {
-        let _ = self.skill;
-        Poll::Done(TurnOutput {
-            output: serde_json::json!({"generic": []}),
-            context: self.input.context.clone(),
-        })
+        if let Some(done) = &self.done {
+            return Poll::Done(done.clone());
+        }
+        let mut walk = engine::Walk::new(self.skill, &self.input, &self.results, self.seed);
+        match walk.run() {
+            Ok(()) => {
+                let out = walk.finish();
+                self.done = Some(out.clone());
+                Poll::Done(out)
+            }
+            Err(engine::Halt::Webhook(req)) => {
+                self.pending = true;
+                Poll::Webhook(*req)
+            }
+        }
     }
     /// Hand back the result of the last [`Poll::Webhook`]: Ok(any JSON) or Err(reason).
-    pub fn resume(&mut self, _result: Result<Value, String>) {}
+    /// Ignored when no webhook call is pending.
+    pub fn resume(&mut self, result: Result<Value, String>) {
+        if self.pending {
+            self.pending = false;
+            self.results.push(result);
+        }
+    }
+    /// Convenience for tests and simple callers: run the turn to the end, answering every
+    /// webhook call with `call`.
+    pub fn run_with(
+        mut self,
+        mut call: impl FnMut(&WebhookRequest) -> Result<Value, String>,
+    ) -> TurnOutput {
+        loop {
+            match self.poll() {
+                Poll::Done(out) => return out,
+                Poll::Webhook(req) => {
+                    let r = call(&req);
+                    self.resume(r);
+                }
+            }
+        }
+    }
 }

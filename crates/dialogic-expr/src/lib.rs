@@ -2,12 +2,41 @@
 //!
 //! The Watson Assistant expression language: the SpEL subset and the Watson shorthand
 //! (`#intent`, `@entity`, `$var`, ...) used in node conditions, and the `<? ... ?>`
-//! templates used in response text, context values and webhook parameters.
+//! templates used in response text, context values and webhook parameters
+//! (spec: `dialog-skill.md` §5, §3.5, §3.6).
 //!
-//! Must never: do I/O, panic on any input, hang on any input.
+//! Must never: do I/O, panic on any input, hang on any input. Sources, nesting, regexes,
+//! strings and arrays built at run time and the work of one evaluation are all bounded.
 //!
-//! (Contract stub written by the integrator; the expr helper replaces the bodies and adds
-//! the modules: `lexer`, `parser`, `eval`, `methods`, `template`, `value`.)
+//! Modules:
+//! - `lexer`: tokens, including shorthand tokens (`#x`, `@e:v`, `$v:x`).
+//! - `parser` / `ast`: recursive descent to a tree; shorthand stays as its own nodes.
+//! - `eval`: the evaluator (borrows the turn's data; collects writes, applies them at the end).
+//! - `operators`: equality, ordering and arithmetic with Watson's lenient typing.
+//! - `shorthand`: intent/entity semantics (thresholds, first mention, `.literal`...).
+//! - `methods`: string, array, object and number methods.
+//! - `datetime`: date/time strings, `now()`/`today()`, `SimpleDateFormat` patterns.
+//! - `javafmt`: `T(String).format` (Java `Formatter` subset).
+//! - `globals`: receiver-less functions, `T(...)` static calls, constructors.
+//! - `regexes`: size-limited regex compilation and cache.
+//! - `template`: text with `<? ?>` islands and `$var` / `@entity` references.
+//! - `value`: string forms, numbers, bounds.
+
+mod ast;
+mod datetime;
+mod eval;
+mod globals;
+mod javafmt;
+mod lexer;
+mod methods;
+mod operators;
+mod parser;
+mod regexes;
+mod shorthand;
+mod template;
+mod value;
+
+use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
@@ -68,24 +97,44 @@ pub struct Flags {
 #[derive(Debug, Clone)]
 pub struct Expr {
     src: String,
+    node: ast::Node,
 }
 
 impl Expr {
     /// Compile a condition/expression. Watson shorthand is accepted.
     pub fn compile(src: &str) -> Result<Expr, CompileError> {
-        Ok(Expr { src: src.to_string() })
+        Ok(Expr {
+            src: src.to_string(),
+            node: parser::parse(src)?,
+        })
+    }
+    /// True when evaluating may change the context or output (`$a.append(1)`, `output.clear()`).
+    pub fn may_mutate(&self) -> bool {
+        self.node.may_mutate()
     }
     /// The source text.
     pub fn source(&self) -> &str {
         &self.src
     }
     /// Evaluate to a JSON value (runtime errors yield Null and a log message).
-    pub fn eval(&self, _env: &mut Env<'_>) -> Value {
-        Value::Null
+    pub fn eval(&self, env: &mut Env<'_>) -> Value {
+        run(env, |ev| match ev.eval(&self.node) {
+            Ok(v) => v.into_owned(),
+            Err(e) => {
+                report(ev, &self.src, e);
+                Value::Null
+            }
+        })
     }
-    /// Evaluate as a condition, with Watson truthiness.
+    /// Evaluate as a condition, with Watson truthiness (a runtime error is false).
     pub fn is_true(&self, env: &mut Env<'_>) -> bool {
-        truthy(&self.eval(env))
+        run(env, |ev| match ev.eval(&self.node) {
+            Ok(v) => truthy(&v),
+            Err(e) => {
+                report(ev, &self.src, e);
+                false
+            }
+        })
     }
 }
 
@@ -94,23 +143,60 @@ impl Expr {
 #[derive(Debug, Clone)]
 pub struct Template {
     src: String,
+    pieces: Vec<template::Piece>,
 }
 
 impl Template {
     pub fn compile(src: &str) -> Result<Template, CompileError> {
-        Ok(Template { src: src.to_string() })
+        Ok(Template {
+            src: src.to_string(),
+            pieces: template::compile(src)?,
+        })
     }
     pub fn source(&self) -> &str {
         &self.src
     }
     /// True when the template has no islands and no interpolation (render returns the text).
     pub fn is_constant(&self) -> bool {
-        true
+        template::constant_text(&self.pieces).is_some()
     }
     /// Render. A template that is exactly one `<? ?>` island keeps the JSON type of its value
     /// (used for context values); otherwise the result is a string.
-    pub fn render(&self, _env: &mut Env<'_>) -> Value {
-        Value::String(self.src.clone())
+    pub fn render(&self, env: &mut Env<'_>) -> Value {
+        if let Some(text) = template::constant_text(&self.pieces) {
+            return text;
+        }
+        if let Some(node) = template::typed(&self.pieces) {
+            return run(env, |ev| match ev.eval(node) {
+                Ok(v) => v.into_owned(),
+                Err(e) => {
+                    report(ev, &self.src, e);
+                    Value::Null
+                }
+            });
+        }
+        run(env, |ev| {
+            let mut out = String::new();
+            for piece in &self.pieces {
+                match piece {
+                    template::Piece::Text(t) => out.push_str(t),
+                    template::Piece::Code(node) => match ev.eval(node) {
+                        Ok(v) => out.push_str(&value::text_string(&v)),
+                        Err(e) => report(ev, &self.src, e),
+                    },
+                }
+                if out.len() > value::MAX_STRING {
+                    ev.log("error", "rendered text too long; truncated".to_string());
+                    let mut cut = value::MAX_STRING;
+                    while !out.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    out.truncate(cut);
+                    break;
+                }
+            }
+            Value::String(out)
+        })
     }
     /// Render as a string (response text): null renders as "", other non-strings as JSON.
     pub fn render_string(&self, env: &mut Env<'_>) -> String {
@@ -131,4 +217,35 @@ pub fn truthy(v: &Value) -> bool {
         Value::String(s) => !s.is_empty(),
         Value::Array(_) | Value::Object(_) => true,
     }
+}
+
+/// Run one evaluation: build the evaluator over the env, then apply its writes and logs.
+fn run<T>(env: &mut Env<'_>, f: impl FnOnce(&eval::Ev<'_>) -> T) -> T {
+    let (out, writes, logs) = {
+        let ev = eval::Ev::new(env);
+        let out = f(&ev);
+        let (writes, logs) = ev.into_parts();
+        (out, writes, logs)
+    };
+    if !writes.is_empty() {
+        eval::apply_writes(env, writes);
+    }
+    env.log.extend(logs);
+    out
+}
+
+fn report(ev: &eval::Ev<'_>, src: &str, e: eval::EvalError) {
+    let shown: Cow<'_, str> = if src.len() > 200 {
+        let mut cut = 200;
+        while !src.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        Cow::Owned(format!("{}...", &src[..cut]))
+    } else {
+        Cow::Borrowed(src)
+    };
+    ev.log(
+        "error",
+        format!("Error when evaluating expression '{shown}': {}", e.message),
+    );
 }

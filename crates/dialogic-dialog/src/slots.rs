@@ -138,6 +138,9 @@ impl Walk<'_> {
         self.flags.all_slots_filled = slots.iter().all(|&s| self.slot_filled(s));
         self.flags.has_skipped_slots = skipped_all || !skipped.is_empty();
         self.flags.returning_from_digression = false;
+        if !self.visited.contains(&frame) {
+            self.visit(frame);
+        }
         Step::Response(frame)
     }
 

@@ -13,6 +13,7 @@
 //!   expect:
 //!     texts: ["exact", "generic text items"]
 //!     texts_contain: ["substring of the joined texts"]
+//!     text_one_of: ["a", "b"]               # exactly one text, one of these
 //!     types: [text, option]               # response_type of every generic item
 //!     context: {var: value}               # subset of user_defined (null = must be null/absent)
 //!     absent: [var]                        # variables that must not be set
@@ -89,6 +90,8 @@ struct Expect {
     texts: Option<Vec<String>>,
     #[serde(default)]
     texts_contain: Vec<String>,
+    /// The turn says exactly one text, one of these (random selection).
+    text_one_of: Option<Vec<String>>,
     types: Option<Vec<String>>,
     #[serde(default)]
     context: serde_yaml::Value,
@@ -298,6 +301,11 @@ fn run_file(path: &Path, tally: &mut Tally, skills: &mut BTreeMap<String, Skill>
             if let Some(want) = &e.texts {
                 if want != &got_texts {
                     errs.push(format!("texts: want {want:?}, got {got_texts:?}"));
+                }
+            }
+            if let Some(options) = &e.text_one_of {
+                if got_texts.len() != 1 || !options.contains(&got_texts[0]) {
+                    errs.push(format!("texts: want one of {options:?}, got {got_texts:?}"));
                 }
             }
             let joined = got_texts.join("\n");

@@ -360,16 +360,17 @@ impl<'s> Walk<'s> {
         e.eval(&mut env)
     }
 
-    /// Apply a node's `context` block: every value is evaluated against the context as it
-    /// was before the block, then assigned with the merge rule.
+    /// Apply a node's `context` block, key by key in the order written: a later key sees
+    /// the value an earlier key just set (real skills rely on it, e.g. the banking skill's
+    /// `app_dayofweek` computed from the `app_date` set in the same block).
     pub(crate) fn apply_context(&mut self, n: NodeId) {
         let skill = self.skill;
         let Some(ctx) = &skill.tree.nodes[n].context else {
             return;
         };
-        let values: Vec<Value> = ctx.iter().map(|(_, v)| self.render_value(v)).collect();
-        for ((k, _), v) in ctx.iter().zip(values) {
-            assign_var(&mut self.vars, k, v);
+        for (k, v) in ctx {
+            let value = self.render_value(v);
+            assign_var(&mut self.vars, k, value);
         }
     }
 

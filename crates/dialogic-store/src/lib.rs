@@ -1,202 +1,74 @@
 //! # dialogic-store
 //!
 //! Durable storage for Dialogic: the [`Store`] trait and its SQLite (default, embedded) and
-//! PostgreSQL implementations, with migrations for both.
+//! PostgreSQL implementations, with migrations for both. [`open`] picks the backend from a url.
 //!
-//! Must never: know about HTTP or the Watson API shapes beyond storing JSON.
+//! What it keeps: sessions (context + version for optimistic concurrency, expiry), the Watson
+//! `Log` record of every turn, the log-webhook outbox (deliveries and their attempts, ordered
+//! per session) and recorded pre/post/dialog webhook calls. A turn's session update, log record
+//! and outbox rows commit in ONE transaction ([`Store::commit_turn`]).
 //!
-//! (Contract written by the integrator; the store helper implements `sqlite` and `postgres`
-//! modules, migrations and the conformance suite, and may extend the types.)
+//! Must never: know about HTTP or the Watson API shapes beyond storing JSON; hold a database
+//! lock across anything but its own statements; put a storage url (it may carry a password)
+//! into an error or a log line.
+//!
+//! Modules:
+//! - `model`: the row types and queries (re-exported here).
+//! - `error`: [`StoreError`].
+//! - `cursor`: opaque keyset cursors for log pagination.
+//! - [`sqlite`]: [`SqliteStore`] (WAL, one in-process writer connection, `BEGIN IMMEDIATE`).
+//! - [`postgres`]: [`PostgresStore`] (`FOR UPDATE SKIP LOCKED` claims).
+//!
+//! Migrations live in `migrations/sqlite` and `migrations/postgres` and run on [`open`].
+//!
+//! Delivery ordering rule: a session's events are claimed strictly in sequence order; only the
+//! lowest-sequence event that is still `pending` or `failed` can be claimed, so an event waits
+//! while an earlier one is in flight or scheduled for retry. `dead` events do not block: once an
+//! event is dead-lettered the next one of its session goes out (a receiver sees the gap in
+//! `webhook-sequence`; replaying the dead event later sends it out of order, by choice).
+
+mod cursor;
+mod error;
+mod model;
+pub mod postgres;
+pub mod sqlite;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use std::sync::Arc;
 
-pub type Result<T> = std::result::Result<T, StoreError>;
+pub use error::{Result, StoreError};
+pub use model::*;
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// Optimistic concurrency: the session changed since it was loaded.
-    #[error("session {0} was changed by a concurrent request")]
-    Conflict(String),
-    #[error("not found")]
-    NotFound,
-    #[error("unsupported storage url: {0}")]
-    BadUrl(String),
-    #[error("database error")]
-    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-/// A stateful session.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Session {
-    pub id: String,
-    pub assistant_id: String,
-    pub environment_id: String,
-    /// The stored full v2 context (global, skills, integrations).
-    pub context: Value,
-    pub created_at: DateTime<Utc>,
-    pub last_active: DateTime<Utc>,
-    /// Inactivity timeout in seconds; the session expires at last_active + timeout.
-    pub timeout_secs: i64,
-    /// Bumped by every committed turn (optimistic concurrency).
-    pub version: i64,
-}
-
-/// The Watson `Log` record of one turn (also the log webhook's `message_logged` payload).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogRecord {
-    pub log_id: String,
-    pub assistant_id: String,
-    pub environment_id: String,
-    pub session_id: String,
-    pub customer_id: Option<String>,
-    pub request_timestamp: DateTime<Utc>,
-    pub response_timestamp: DateTime<Utc>,
-    /// The whole `Log` JSON object as served by `GET /v2/assistants/{id}/logs`.
-    pub record: Value,
-}
-
-/// A log-webhook delivery to enqueue in the same transaction as the turn.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewDelivery {
-    /// Stable across attempts: the `webhook-id` header (= the log_id for message_logged).
-    pub id: String,
-    pub assistant_id: String,
-    pub environment_id: String,
-    /// Per-session ordering key (stateless turns use their generated session id).
-    pub session_id: String,
-    pub event: String,
-    /// The full JSON body to POST (`{"event":{"name":...},"payload":...}`).
-    pub body: Value,
-    pub due_at: DateTime<Utc>,
-}
-
-/// Everything one turn commits, atomically.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TurnCommit {
-    /// For stateful turns: the session to update, with the version it was loaded at.
-    pub session: Option<SessionUpdate>,
-    pub log: LogRecord,
-    pub deliveries: Vec<NewDelivery>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct SessionUpdate {
-    pub id: String,
-    pub expected_version: i64,
-    pub context: Value,
-    pub last_active: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct LogQuery {
-    pub assistant_id: String,
-    /// `customer_id::abc` style filters are parsed by the server into these fields.
-    pub customer_id: Option<String>,
-    pub session_id: Option<String>,
-    /// true = oldest first (`sort=request_timestamp`); default newest first.
-    pub ascending: bool,
-    pub limit: u32,
-    /// Opaque cursor returned by the previous page.
-    pub cursor: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct LogPage {
-    pub logs: Vec<LogRecord>,
-    pub next_cursor: Option<String>,
-    pub matched: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryStatus {
-    Pending,
-    Delivered,
-    Failed,
-    Dead,
-}
-
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::Failed => "failed",
-            DeliveryStatus::Dead => "dead",
-        }
+/// Open the store at `url` and run its migrations.
+///
+/// - `sqlite://path/to/file.db` (relative or absolute; the file and its parent directory are
+///   created if missing), `sqlite:///abs/path.db`, `sqlite::memory:` (one connection, gone when
+///   the store is dropped).
+/// - `postgres://...` or `postgresql://...` (any libpq-style url sqlx accepts, e.g.
+///   `?options=-c%20search_path%3Dmyschema`).
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    let scheme = url.split(':').next().unwrap_or_default();
+    match scheme {
+        "sqlite" => Ok(Arc::new(SqliteStore::open(url).await?)),
+        "postgres" | "postgresql" => Ok(Arc::new(PostgresStore::open(url).await?)),
+        _ => Err(StoreError::BadUrl(redacted_scheme(scheme))),
     }
 }
 
-/// A delivery as stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Delivery {
-    pub id: String,
-    pub assistant_id: String,
-    pub environment_id: String,
-    pub session_id: String,
-    /// Position in the session's sequence (1, 2, 3...): the `webhook-sequence` header.
-    pub sequence: i64,
-    pub event: String,
-    pub body: Value,
-    pub status: DeliveryStatus,
-    pub attempts: i32,
-    pub due_at: DateTime<Utc>,
-    pub created_at: DateTime<Utc>,
-    pub lease_until: Option<DateTime<Utc>>,
-}
-
-/// One recorded delivery attempt.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Attempt {
-    pub delivery_id: String,
-    pub at: DateTime<Utc>,
-    pub status_code: Option<i32>,
-    pub latency_ms: i64,
-    /// First 20 KB of the response body.
-    pub response_body: Option<String>,
-    pub error: Option<String>,
-}
-
-/// What to do with a delivery after an attempt.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AttemptOutcome {
-    Delivered,
-    RetryAt(DateTime<Utc>),
-    Dead,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct DeliveryQuery {
-    pub assistant_id: Option<String>,
-    pub status: Option<String>,
-    pub limit: u32,
-}
-
-/// One recorded pre/post/dialog webhook call.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WebhookCallRecord {
-    pub id: String,
-    pub at: DateTime<Utc>,
-    pub assistant_id: String,
-    pub environment_id: String,
-    pub session_id: Option<String>,
-    /// "pre_message" | "post_message" | "dialog"
-    pub kind: String,
-    pub url: String,
-    pub status_code: Option<i32>,
-    pub latency_ms: i64,
-    pub error: Option<String>,
-    /// Capped at 20 KB, secrets redacted.
-    pub request_body: String,
-    pub response_body: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct WebhookCallQuery {
-    pub assistant_id: Option<String>,
-    pub kind: Option<String>,
-    pub failed_only: bool,
-    pub limit: u32,
+/// What of an unusable url may appear in an error: its scheme, if it looks like one.
+fn redacted_scheme(scheme: &str) -> String {
+    if !scheme.is_empty()
+        && scheme.len() <= 32
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    {
+        format!("{scheme}:...")
+    } else {
+        "(not a url)".to_owned()
+    }
 }
 
 /// The storage interface. Hold it as `Arc<dyn Store>`.
@@ -239,7 +111,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Delivery>>;
     /// Record an attempt and apply the outcome (clears the lease).
     async fn record_attempt(&self, attempt: &Attempt, outcome: &AttemptOutcome) -> Result<()>;
-    async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<(Delivery, Vec<Attempt>)>>;
+    async fn list_deliveries(&self, query: &DeliveryQuery)
+        -> Result<Vec<(Delivery, Vec<Attempt>)>>;
     async fn get_delivery(&self, id: &str) -> Result<Option<(Delivery, Vec<Attempt>)>>;
     /// Make a (dead/failed) delivery pending again, due now; false if unknown.
     async fn retry_delivery(&self, id: &str, now: DateTime<Utc>) -> Result<bool>;

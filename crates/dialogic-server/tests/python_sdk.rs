@@ -31,8 +31,7 @@ fn healthy(port: u16) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .is_err()
     {
         return false;
@@ -47,14 +46,17 @@ fn temp_dir(tag: &str) -> PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!("dialogic-sdk-{tag}-{}-{nanos}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("dialogic-sdk-{tag}-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create temp dir");
     dir
 }
 
 fn start(dir: &Path, api_key: Option<&str>) -> Server {
     let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo-skill.json");
-    let keys = api_key.map(|k| format!("[\"{k}\"]")).unwrap_or_else(|| "[]".into());
+    let keys = api_key
+        .map(|k| format!("[\"{k}\"]"))
+        .unwrap_or_else(|| "[]".into());
     let config = format!(
         "[server]\napi_keys = {keys}\n\n[storage]\nurl = \"sqlite://{}/dialogic.db\"\n\n\
          [[assistants]]\nid = \"demo\"\nname = \"Demo\"\nskill = \"{demo}\"\n",
@@ -77,7 +79,10 @@ fn start(dir: &Path, api_key: Option<&str>) -> Server {
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     while !healthy(port) {
-        assert!(Instant::now() < deadline, "dialogic did not become healthy within 60 s");
+        assert!(
+            Instant::now() < deadline,
+            "dialogic did not become healthy within 60 s"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     server

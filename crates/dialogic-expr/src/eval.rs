@@ -265,7 +265,7 @@ impl<'s> Ev<'s> {
                 path: vec![Seg::Key(name.to_string())],
             }));
         }
-        Cow::Borrowed(self.sc.context.get(name).unwrap_or(&NULL))
+        Cow::Borrowed(value::map_get(self.sc.context, name).unwrap_or(&NULL))
     }
 
     fn global<'a>(&'a self, g: Global) -> Cow<'a, Value> {
@@ -401,10 +401,13 @@ impl<'s> Ev<'s> {
                     .map(|a| self.eval(a).map(Cow::into_owned))
                     .collect::<Result<_, _>>()?;
                 if let Some(ret) = methods::mutate(self, name, &mut current, &args, &place)? {
-                    self.writes.borrow_mut().push(Write {
-                        place,
-                        value: current,
-                    });
+                    if value::weight(&current, value::MAX_WEIGHT) > value::MAX_WEIGHT {
+                        return Err(EvalError::new(format!(
+                            "`{name}` would make a value larger than {} JSON nodes",
+                            value::MAX_WEIGHT
+                        )));
+                    }
+                    self.push_write(place, current);
                     return Ok(Cow::Owned(ret));
                 }
                 let refs: Vec<Cow<'_, Value>> = args.into_iter().map(Cow::Owned).collect();
@@ -606,30 +609,47 @@ impl<'s> Ev<'s> {
 
     /// The current value at a place, including this evaluation's pending writes.
     pub(crate) fn place_value(&self, place: &Place) -> Value {
-        let base = match place.root {
-            Root::Context => match place.path.split_first() {
-                None => Value::Object(self.sc.context.clone()),
-                Some((Seg::Key(k), rest)) => {
-                    navigate(self.sc.context.get(k).unwrap_or(&NULL), rest).clone()
-                }
-                Some((Seg::Index(_), _)) => Value::Null,
-            },
-            Root::Output => navigate(self.sc.output, &place.path).clone(),
-        };
         let writes = self.writes.borrow();
-        let mut v = base;
-        for w in writes.iter().filter(|w| w.place.root == place.root) {
-            if w.place.path.len() <= place.path.len()
-                && place.path[..w.place.path.len()] == w.place.path[..]
-            {
-                v = navigate(&w.value, &place.path[w.place.path.len()..]).clone();
-            } else if w.place.path.len() > place.path.len()
-                && w.place.path[..place.path.len()] == place.path[..]
-            {
+        let same_root = |w: &&Write| w.place.root == place.root;
+        // The newest write at or above the place supersedes everything before it.
+        let covering = writes
+            .iter()
+            .rposition(|w| w.place.root == place.root && place.path.starts_with(&w.place.path));
+        let (mut v, later) = match covering {
+            Some(i) => {
+                let w = &writes[i];
+                (
+                    navigate(&w.value, &place.path[w.place.path.len()..]).clone(),
+                    &writes[i + 1..],
+                )
+            }
+            None => (
+                match place.root {
+                    Root::Context => match place.path.split_first() {
+                        None => Value::Object(self.sc.context.clone()),
+                        Some((Seg::Key(k), rest)) => {
+                            navigate(self.sc.context.get(k).unwrap_or(&NULL), rest).clone()
+                        }
+                        Some((Seg::Index(_), _)) => Value::Null,
+                    },
+                    Root::Output => navigate(self.sc.output, &place.path).clone(),
+                },
+                &writes[..],
+            ),
+        };
+        for w in later.iter().filter(same_root) {
+            if w.place.path.len() > place.path.len() && w.place.path.starts_with(&place.path) {
                 set_at(&mut v, &w.place.path[place.path.len()..], w.value.clone());
             }
         }
         v
+    }
+
+    /// Record a write; earlier writes at or below the same place are superseded.
+    fn push_write(&self, place: Place, value: Value) {
+        let mut writes = self.writes.borrow_mut();
+        writes.retain(|w| !(w.place.root == place.root && w.place.path.starts_with(&place.path)));
+        writes.push(Write { place, value });
     }
 }
 
@@ -721,7 +741,7 @@ pub(crate) fn get_prop<'a>(o: Cow<'a, Value>, name: &str) -> Cow<'a, Value> {
 
 fn prop_ref<'v>(v: &'v Value, name: &str) -> &'v Value {
     match v {
-        Value::Object(m) => m.get(name).unwrap_or(&NULL),
+        Value::Object(m) => value::map_get(m, name).unwrap_or(&NULL),
         Value::Array(a) => match a.first() {
             Some(first @ Value::Object(_)) => prop_ref(first, name),
             _ => &NULL,

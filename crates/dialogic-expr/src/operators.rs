@@ -13,11 +13,11 @@ use crate::value::{self, check_len, float, int, java_string, num, num_lenient, N
 /// The comparable "name" of an intent (`{"intent": ..}`) or entity mention (`{"entity", "value"}`).
 fn object_key(v: &Value) -> Option<&Value> {
     let o = v.as_object()?;
-    if let Some(i) = o.get("intent") {
+    if let Some(i) = value::map_get(o, "intent") {
         return Some(i);
     }
-    if o.contains_key("entity") {
-        return o.get("value");
+    if value::map_get(o, "entity").is_some() {
+        return value::map_get(o, "value");
     }
     None
 }

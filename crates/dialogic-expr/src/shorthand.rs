@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use crate::eval::{EvalError, Scope};
-use crate::value::{self, int_arg, num, num_lenient, parse_num, Num, NULL};
+use crate::value::{self, field, int_arg, num, num_lenient, parse_num, Num, NULL};
 
 /// Intent confidence needed for `#intent` (and below which the input is `irrelevant`).
 pub(crate) const INTENT_THRESHOLD: f64 = 0.2;
@@ -15,13 +15,15 @@ pub(crate) const INTENT_THRESHOLD: f64 = 0.2;
 pub(crate) const ENTITY_THRESHOLD: f64 = 0.3;
 
 fn confidence(v: &Value) -> f64 {
-    v.get("confidence").and_then(Value::as_f64).unwrap_or(1.0)
+    field(v, "confidence")
+        .and_then(Value::as_f64)
+        .unwrap_or(1.0)
 }
 
 /// `#name`: the top intent is `name` with confidence >= 0.2.
 pub(crate) fn intent_is(intents: &[Value], name: &str) -> bool {
     intents.first().is_some_and(|top| {
-        top.get("intent").and_then(Value::as_str) == Some(name)
+        field(top, "intent").and_then(Value::as_str) == Some(name)
             && confidence(top) >= INTENT_THRESHOLD
     })
 }
@@ -33,7 +35,7 @@ pub(crate) fn irrelevant(intents: &[Value]) -> bool {
 
 fn first_mention<'s>(sc: &Scope<'s>, name: &str) -> Option<&'s Value> {
     sc.entities.iter().find(|e| {
-        e.get("entity").and_then(Value::as_str) == Some(name) && confidence(e) > ENTITY_THRESHOLD
+        field(e, "entity").and_then(Value::as_str) == Some(name) && confidence(e) > ENTITY_THRESHOLD
     })
 }
 
@@ -43,12 +45,11 @@ fn is_numeric_entity(name: &str) -> bool {
 
 /// The value of one mention; numeric system entities yield numbers.
 fn mention_value<'s>(name: &str, m: &'s Value) -> Cow<'s, Value> {
-    let v = m.get("value").unwrap_or(&NULL);
+    let v = field(m, "value").unwrap_or(&NULL);
     if is_numeric_entity(name) {
         if let Value::String(s) = v {
-            let n = m
-                .get("metadata")
-                .and_then(|md| md.get("numeric_value"))
+            let n = field(m, "metadata")
+                .and_then(|md| field(md, "numeric_value"))
                 .and_then(num)
                 .or_else(|| parse_num(s.trim()));
             if let Some(n) = n {
@@ -72,9 +73,9 @@ pub(crate) fn entity_value<'s>(sc: &Scope<'s>, name: &str) -> Cow<'s, Value> {
 /// `@name:value`: any counting mention has this value.
 pub(crate) fn entity_has(sc: &Scope<'_>, name: &str, want: &str) -> bool {
     sc.entities.iter().any(|e| {
-        e.get("entity").and_then(Value::as_str) == Some(name)
+        field(e, "entity").and_then(Value::as_str) == Some(name)
             && confidence(e) > ENTITY_THRESHOLD
-            && equals_str(e.get("value").unwrap_or(&NULL), want)
+            && equals_str(field(e, "value").unwrap_or(&NULL), want)
     })
 }
 
@@ -88,17 +89,19 @@ pub(crate) fn equals_str(v: &Value, want: &str) -> bool {
             _ => false,
         },
         Value::Bool(b) => want.eq_ignore_ascii_case(if *b { "true" } else { "false" }),
-        Value::Object(o) => match o.get("intent").or_else(|| o.get("value")) {
-            Some(k) => equals_str(k, want),
-            None => false,
-        },
+        Value::Object(o) => {
+            match value::map_get(o, "intent").or_else(|| value::map_get(o, "value")) {
+                Some(k) => equals_str(k, want),
+                None => false,
+            }
+        }
         _ => false,
     }
 }
 
 /// Characters `[start, end)` of the input text.
 fn input_slice(sc: &Scope<'_>, loc: &Value) -> Option<String> {
-    let text = sc.input.get("text").and_then(Value::as_str)?;
+    let text = field(sc.input, "text").and_then(Value::as_str)?;
     let start = usize::try_from(loc.get(0)?.as_u64()?).ok()?;
     let end = usize::try_from(loc.get(1)?.as_u64()?).ok()?;
     if end < start {
@@ -114,7 +117,7 @@ pub(crate) fn entity_prop<'s>(sc: &Scope<'s>, name: &str, prop: &str) -> Cow<'s,
             .entities
             .iter()
             .filter(|e| {
-                e.get("entity").and_then(Value::as_str) == Some(name)
+                field(e, "entity").and_then(Value::as_str) == Some(name)
                     && confidence(e) > ENTITY_THRESHOLD
             })
             .map(|m| mention_value(name, m).into_owned())
@@ -131,17 +134,17 @@ fn mention_prop<'s>(sc: &Scope<'s>, name: &str, m: &'s Value, prop: &str) -> Cow
     match prop {
         "value" => return mention_value(name, m),
         "literal" => {
-            if let Some(l) = m.get("literal") {
+            if let Some(l) = field(m, "literal") {
                 return Cow::Borrowed(l);
             }
             return Cow::Owned(
-                m.get("location")
+                field(m, "location")
                     .and_then(|loc| input_slice(sc, loc))
                     .map_or(Value::Null, Value::String),
             );
         }
         "groups" => {
-            let Some(Value::Array(groups)) = m.get("groups") else {
+            let Some(Value::Array(groups)) = field(m, "groups") else {
                 return Cow::Borrowed(&NULL);
             };
             return Cow::Owned(Value::Array(
@@ -157,18 +160,18 @@ fn mention_prop<'s>(sc: &Scope<'s>, name: &str, m: &'s Value, prop: &str) -> Cow
                     .collect(),
             ));
         }
-        "groups_json" => return Cow::Borrowed(m.get("groups").unwrap_or(&NULL)),
+        "groups_json" => return Cow::Borrowed(field(m, "groups").unwrap_or(&NULL)),
         "numeric_value" => {
-            for holder in [m.get("metadata"), m.get("interpretation")]
+            for holder in [field(m, "metadata"), field(m, "interpretation")]
                 .into_iter()
                 .flatten()
             {
-                if let Some(v) = holder.get("numeric_value") {
+                if let Some(v) = field(holder, "numeric_value") {
                     return Cow::Borrowed(v);
                 }
             }
             return Cow::Owned(
-                m.get("value")
+                field(m, "value")
                     .and_then(num_lenient)
                     .and_then(|n| value::num_value(n).ok())
                     .unwrap_or(Value::Null),
@@ -176,14 +179,14 @@ fn mention_prop<'s>(sc: &Scope<'s>, name: &str, m: &'s Value, prop: &str) -> Cow
         }
         _ => {}
     }
-    if let Some(v) = m.get(prop) {
+    if let Some(v) = field(m, prop) {
         return Cow::Borrowed(v);
     }
-    for holder in [m.get("interpretation"), m.get("metadata")]
+    for holder in [field(m, "interpretation"), field(m, "metadata")]
         .into_iter()
         .flatten()
     {
-        if let Some(v) = holder.get(prop) {
+        if let Some(v) = field(holder, prop) {
             return Cow::Borrowed(v);
         }
     }
@@ -194,7 +197,7 @@ fn mention_prop<'s>(sc: &Scope<'s>, name: &str, m: &'s Value, prop: &str) -> Cow
         "second" => Some(2),
         _ => None,
     };
-    if let (Some(i), Some(Value::String(s))) = (part, m.get("value")) {
+    if let (Some(i), Some(Value::String(s))) = (part, field(m, "value")) {
         if let Some(n) = s
             .split(':')
             .nth(i)
@@ -212,7 +215,7 @@ pub(crate) fn mentions_array<'s>(sc: &Scope<'s>, name: &str, filtered: bool) -> 
         .entities
         .iter()
         .filter(|e| {
-            e.get("entity").and_then(Value::as_str) == Some(name)
+            field(e, "entity").and_then(Value::as_str) == Some(name)
                 && (!filtered || confidence(e) > ENTITY_THRESHOLD)
         })
         .map(|m| with_literal(sc, m))
@@ -229,7 +232,7 @@ fn with_literal(sc: &Scope<'_>, m: &Value) -> Value {
     let mut out = m.clone();
     if let Value::Object(o) = &mut out {
         if !o.contains_key("literal") {
-            if let Some(l) = m.get("location").and_then(|loc| input_slice(sc, loc)) {
+            if let Some(l) = field(m, "location").and_then(|loc| input_slice(sc, loc)) {
                 o.insert("literal".into(), Value::String(l));
             }
         }
@@ -251,5 +254,5 @@ pub(crate) fn contains_intent(
     let n = top.map_or(intents.len(), |t| (t as usize).min(intents.len()));
     Ok(intents[..n]
         .iter()
-        .any(|i| i.get("intent").and_then(Value::as_str) == Some(name) && confidence(i) >= min))
+        .any(|i| field(i, "intent").and_then(Value::as_str) == Some(name) && confidence(i) >= min))
 }

@@ -148,3 +148,44 @@ pub(crate) fn check_array(len: usize) -> Result<(), EvalError> {
         Ok(())
     }
 }
+
+/// Most JSON nodes a value written by a mutating method may hold (`$a.append($a)` doubles).
+pub(crate) const MAX_WEIGHT: usize = 200_000;
+
+/// Number of JSON nodes in `v`, counting stops just past `limit`.
+pub(crate) fn weight(v: &Value, limit: usize) -> usize {
+    let mut count = 0usize;
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        count += 1;
+        if count > limit {
+            return count;
+        }
+        match v {
+            Value::Array(a) => stack.extend(a.iter()),
+            Value::Object(m) => stack.extend(m.values()),
+            Value::String(s) => count += s.len() / 64,
+            _ => {}
+        }
+    }
+    count
+}
+
+/// `v[key]` for an object. Small objects (intents, mentions) are scanned: cheaper than hashing.
+#[inline]
+pub(crate) fn field<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
+    match v {
+        Value::Object(m) => map_get(m, key),
+        _ => None,
+    }
+}
+
+/// `map[key]`, scanning small maps instead of hashing.
+#[inline]
+pub(crate) fn map_get<'v>(m: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'v Value> {
+    if m.len() <= 16 {
+        m.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+    } else {
+        m.get(key)
+    }
+}

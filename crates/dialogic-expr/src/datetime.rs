@@ -90,10 +90,61 @@ fn zone_offset(zone: &str, at: NaiveDateTime) -> Option<FixedOffset> {
         .map(|o| o.fix())
 }
 
+fn digits(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    b.iter().try_fold(0u32, |acc, d| {
+        acc.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+    })
+}
+
+/// `HH:mm`, `HH:mm:ss`, `HH:mm:ss.SSS` (hand-parsed: this is on the hot path of conditions).
 fn parse_time(s: &str) -> Option<NaiveTime> {
-    NaiveTime::parse_from_str(s, "%H:%M:%S%.f")
-        .or_else(|_| NaiveTime::parse_from_str(s, "%H:%M"))
-        .ok()
+    let b = s.as_bytes();
+    if b.len() < 4 {
+        return None;
+    }
+    let colon = b.iter().position(|c| *c == b':')?;
+    let h = digits(&b[..colon]).filter(|_| (1..=2).contains(&colon))?;
+    let rest = &b[colon + 1..];
+    let (m, rest) = (digits(rest.get(..2)?)?, &rest[2..]);
+    if rest.is_empty() {
+        return NaiveTime::from_hms_opt(h, m, 0);
+    }
+    if rest[0] != b':' {
+        return None;
+    }
+    let sec = digits(rest.get(1..3)?)?;
+    let rest = &rest[3..];
+    if rest.is_empty() {
+        return NaiveTime::from_hms_opt(h, m, sec);
+    }
+    if rest[0] != b'.' || rest.len() < 2 {
+        return None;
+    }
+    let frac = &rest[1..rest.len().min(10)];
+    if rest.len() > 10 {
+        return None;
+    }
+    let mut nanos = digits(frac)?;
+    for _ in frac.len()..9 {
+        nanos *= 10;
+    }
+    NaiveTime::from_hms_nano_opt(h, m, sec, nanos)
+}
+
+/// `yyyy-MM-dd`.
+fn parse_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(
+        i32::try_from(digits(&b[..4])?).ok()?,
+        digits(&b[5..7])?,
+        digits(&b[8..10])?,
+    )
 }
 
 /// Parse a Watson date/time string.
@@ -112,7 +163,7 @@ pub(crate) fn parse(s: &str) -> Option<Dt> {
         });
     }
     let date_part = s.get(..10)?;
-    let date = NaiveDate::parse_from_str(date_part, "%Y-%m-%d").ok()?;
+    let date = parse_date(date_part)?;
     let rest = &s[10..];
     if rest.is_empty() {
         return Some(Dt {

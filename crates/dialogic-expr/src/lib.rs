@@ -208,7 +208,72 @@ impl Template {
     }
 }
 
-/// Watson truthiness: null, false, 0, "" (and "false"?) are false; see spec §5.2.
+/// A JSON value whose strings are templates (a node's `context` block, `output` values,
+/// action `parameters`): compile once, render to a value of the same shape.
+#[derive(Debug, Clone)]
+pub struct JsonTemplate {
+    node: JsonNode,
+}
+
+#[derive(Debug, Clone)]
+enum JsonNode {
+    Const(Value),
+    Text(Template),
+    Array(Vec<JsonNode>),
+    Object(Vec<(String, JsonNode)>),
+}
+
+impl JsonTemplate {
+    /// Compile every string inside `value`; the error names the JSON path of the bad string.
+    pub fn compile(value: &Value) -> Result<JsonTemplate, (String, CompileError)> {
+        fn walk(v: &Value, path: &str) -> Result<JsonNode, (String, CompileError)> {
+            Ok(match v {
+                Value::String(s) => {
+                    let t = Template::compile(s).map_err(|e| (path.to_string(), e))?;
+                    if t.is_constant() {
+                        JsonNode::Const(v.clone())
+                    } else {
+                        JsonNode::Text(t)
+                    }
+                }
+                Value::Array(items) => JsonNode::Array(
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, x)| walk(x, &format!("{path}[{i}]")))
+                        .collect::<Result<_, _>>()?,
+                ),
+                Value::Object(m) => JsonNode::Object(
+                    m.iter()
+                        .map(|(k, x)| Ok((k.clone(), walk(x, &format!("{path}.{k}"))?)))
+                        .collect::<Result<_, _>>()?,
+                ),
+                other => JsonNode::Const(other.clone()),
+            })
+        }
+        Ok(JsonTemplate {
+            node: walk(value, "$")?,
+        })
+    }
+
+    /// Render: each string leaf through [`Template::render`] (a lone `<? ?>` keeps its type).
+    pub fn render(&self, env: &mut Env<'_>) -> Value {
+        fn go(n: &JsonNode, env: &mut Env<'_>) -> Value {
+            match n {
+                JsonNode::Const(v) => v.clone(),
+                JsonNode::Text(t) => t.render(env),
+                JsonNode::Array(items) => Value::Array(items.iter().map(|i| go(i, env)).collect()),
+                JsonNode::Object(kv) => {
+                    Value::Object(kv.iter().map(|(k, v)| (k.clone(), go(v, env))).collect())
+                }
+            }
+        }
+        go(&self.node, env)
+    }
+}
+
+/// Watson truthiness (spec §5.2): null, false, 0 and "" are false; everything else, including
+/// the string "false", empty arrays and empty objects, is true.
 pub fn truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,

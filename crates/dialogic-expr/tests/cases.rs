@@ -309,3 +309,40 @@ fn data_driven_cases() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn json_template_renders_every_string_and_keeps_types() {
+    use dialogic_expr::JsonTemplate;
+    let scope = Scope {
+        context: json!({"n": 2, "name": "Ann"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        ..Scope::default()
+    };
+    let tpl = JsonTemplate::compile(&json!({
+        "count": "<? $n + 1 ?>", "greeting": "Hi $name", "nested": {"list": ["$n", 5, "plain"]}, "flag": true
+    }))
+    .expect("compiles");
+    let mut context = scope.context.clone();
+    let mut output = scope.output.clone();
+    let mut log = Vec::new();
+    let mut env = Env {
+        input: &scope.input,
+        intents: &scope.intents,
+        entities: &scope.entities,
+        context: &mut context,
+        output: &mut output,
+        event: &scope.event,
+        flags: scope.flags,
+        now: scope.now,
+        timezone: None,
+        log: &mut log,
+    };
+    assert_eq!(
+        tpl.render(&mut env),
+        json!({"count": 3, "greeting": "Hi Ann", "nested": {"list": [2, 5, "plain"]}, "flag": true})
+    );
+    let bad = JsonTemplate::compile(&json!({"a": [1, "<? 1 + ?>"]})).expect_err("bad island");
+    assert_eq!(bad.0, "$.a[1]");
+}

@@ -11,7 +11,7 @@ use crate::eval::EvalError;
 use crate::value::{self, check_len, float, int, java_string, num, num_lenient, Num};
 
 /// The comparable "name" of an intent (`{"intent": ..}`) or entity mention (`{"entity", "value"}`).
-fn object_key(v: &Value) -> Option<&Value> {
+pub(crate) fn object_key(v: &Value) -> Option<&Value> {
     let o = v.as_object()?;
     if let Some(i) = value::map_get(o, "intent") {
         return Some(i);

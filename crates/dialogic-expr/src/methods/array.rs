@@ -16,6 +16,8 @@ fn index(args: Args<'_, '_>, i: usize, name: &str) -> Result<i64, EvalError> {
 }
 
 fn ci_equals(a: &Value, b: &Value) -> bool {
+    let a = crate::operators::object_key(a).unwrap_or(a);
+    let b = crate::operators::object_key(b).unwrap_or(b);
     match (a, b) {
         (Value::String(x), Value::String(y)) => x.to_lowercase() == y.to_lowercase(),
         _ => equals(a, b),

@@ -53,6 +53,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 i += 1;
             }
             "--no-concept-bigrams" => cfg.features.concept_bigrams = false,
+            "--dropout" => {
+                cfg.dropout_copies = next().parse()?;
+                i += 1;
+            }
+            "--dropout-weight" => {
+                cfg.dropout_weight = next().parse()?;
+                i += 1;
+            }
+            "--softmax" => cfg.large_from = f32::INFINITY,
+            "--hinge-all" => cfg.large_from = 0.0,
             "--epochs" => {
                 cfg.train.epochs = next().parse()?;
                 i += 1;

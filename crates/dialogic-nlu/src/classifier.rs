@@ -16,15 +16,18 @@ pub struct TrainParams {
     pub eta0: f32,
     /// Shuffle seed.
     pub seed: u64,
+    /// Multiclass hinge loss (Crammer-Singer) instead of softmax cross-entropy.
+    pub hinge: bool,
 }
 
 impl Default for TrainParams {
     fn default() -> Self {
         TrainParams {
-            epochs: 20,
-            lambda: 1e-5,
-            eta0: 1.0,
+            epochs: 10,
+            lambda: 1e-4,
+            eta0: 0.1,
             seed: 7,
+            hinge: true,
         }
     }
 }
@@ -116,9 +119,28 @@ impl Linear {
                         *zc += sv * wc;
                     }
                 }
-                softmax(&mut z);
                 let sw = ws.get(i).copied().unwrap_or(1.0);
-                z[ys[i]] -= 1.0;
+                if p.hinge {
+                    // Gradient +1 on the most violating wrong class, -1 on the true class.
+                    let y = ys[i];
+                    let mut worst = usize::MAX;
+                    let mut best = f32::NEG_INFINITY;
+                    for (c, &v) in z.iter().enumerate() {
+                        if c != y && v > best {
+                            best = v;
+                            worst = c;
+                        }
+                    }
+                    let violated = worst != usize::MAX && z[y] - best < 1.0;
+                    z.iter_mut().for_each(|v| *v = 0.0);
+                    if violated {
+                        z[y] = -1.0;
+                        z[worst] = 1.0;
+                    }
+                } else {
+                    softmax(&mut z);
+                    z[ys[i]] -= 1.0;
+                }
                 scale *= 1.0 - eta * p.lambda;
                 let g = eta * sw / scale;
                 // Classes with a negligible gradient are skipped: once the model fits, only a

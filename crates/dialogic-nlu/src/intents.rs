@@ -18,14 +18,22 @@ pub const THRESHOLD: f32 = 0.2;
 pub struct IntentConfig {
     /// Feature extraction.
     pub features: FeatureConfig,
-    /// Classifier training.
+    /// Classifier training for skills with many examples per intent (hinge loss).
     pub train: TrainParams,
+    /// Classifier training for skills with few examples per intent (softmax).
+    pub train_small: TrainParams,
+    /// Average examples per intent from which `train` is used instead of `train_small`.
+    pub large_from: f32,
     /// Fit the out-of-scope calibration (off = softmax probabilities as confidences).
     pub calibrate: bool,
     /// Share of correctly classified held-out in-scope inputs that must reach the threshold.
     pub target_accept: f32,
     /// Weight of a counterexample relative to an intent example.
     pub counterexample_weight: f32,
+    /// Extra copies of each example with one word dropped (augmentation for few-shot skills).
+    pub dropout_copies: usize,
+    /// Weight of a dropped-word copy.
+    pub dropout_weight: f32,
     /// Weight of the nearest-centroid prior added to the classifier.
     pub centroid_weight: f32,
     /// Add each intent's name ("alarm_set" -> "alarm set") as one more example.
@@ -37,11 +45,21 @@ impl Default for IntentConfig {
         IntentConfig {
             features: FeatureConfig::default(),
             train: TrainParams::default(),
+            train_small: TrainParams {
+                epochs: 20,
+                lambda: 1e-5,
+                eta0: 1.0,
+                seed: 7,
+                hinge: false,
+            },
+            large_from: 60.0,
             calibrate: true,
-            target_accept: 0.97,
+            target_accept: 0.995,
             counterexample_weight: 1.0,
             name_examples: true,
             centroid_weight: 0.0,
+            dropout_copies: 0,
+            dropout_weight: 0.5,
         }
     }
 }
@@ -57,12 +75,14 @@ pub struct Example {
     pub extra: Vec<String>,
 }
 
-/// Maps raw scores to confidences: `sigmoid(w_z * z_c + w_lz * logZ + w_cov * coverage + bias)`.
+/// Number of calibration features: own score, log-partition, vocabulary coverage, margin.
+const NF: usize = 4;
+
+/// Maps raw scores to confidences: `sigmoid(w . [z_c, logZ, coverage, margin_c] + bias)`, where
+/// `margin_c` is the class's score minus the best other class's score.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Calibration {
-    w_z: f32,
-    w_lz: f32,
-    w_cov: f32,
+    w: [f32; NF],
     bias: f32,
     /// When set, the softmax probability is used instead (tiny skills).
     softmax_only: bool,
@@ -71,17 +91,46 @@ pub struct Calibration {
 impl Calibration {
     fn softmax() -> Calibration {
         Calibration {
-            w_z: 0.0,
-            w_lz: 0.0,
-            w_cov: 0.0,
+            w: [0.0; NF],
             bias: 0.0,
             softmax_only: true,
         }
     }
 
-    fn raw(&self, z: f32, logz: f32, cov: f32) -> f32 {
-        self.w_z * z + self.w_lz * logz + self.w_cov * cov
+    fn raw(&self, f: &[f32; NF]) -> f32 {
+        self.w.iter().zip(f).map(|(a, b)| a * b).sum()
     }
+}
+
+/// Calibration features of every class in `z` (all classes, intents first).
+fn class_features(z: &[f32], cov: f32) -> impl Iterator<Item = [f32; NF]> + '_ {
+    // Log-mean-exp rather than log-sum-exp: comparable between the calibration rounds' models
+    // (fewer classes) and the final one.
+    let logz = logsumexp(z) - (z.len().max(1) as f32).ln();
+    let (mut b1, mut b2, mut arg) = (f32::NEG_INFINITY, f32::NEG_INFINITY, 0);
+    for (c, &v) in z.iter().enumerate() {
+        if v > b1 {
+            b2 = b1;
+            b1 = v;
+            arg = c;
+        } else if v > b2 {
+            b2 = v;
+        }
+    }
+    let b2 = if b2.is_finite() { b2 } else { b1 };
+    z.iter().enumerate().map(move |(c, &v)| {
+        let other = if c == arg { b2 } else { b1 };
+        [v, logz, cov, v - other]
+    })
+}
+
+/// Upper quantile of the standard normal for a share `p` in (0.5, 1) (Acklam-style rational
+/// approximation of the tail, accurate to about 1e-3: plenty for a threshold).
+fn normal_quantile(p: f32) -> f32 {
+    let p = p.clamp(0.5, 0.999_999);
+    let t = (-2.0 * (1.0 - p).ln()).sqrt();
+    t - (2.515_517 + 0.802_853 * t + 0.010_328 * t * t)
+        / (1.0 + 1.432_788 * t + 0.189_269 * t * t + 0.001_308 * t * t * t)
 }
 
 fn sigmoid(x: f32) -> f32 {
@@ -105,7 +154,11 @@ pub struct IntentModel {
     featurizer: Featurizer,
     linear: Linear,
     calibration: Calibration,
+    hinge: bool,
 }
+
+/// Scale applied to hinge scores before a softmax (tiny skills without a fitted calibration).
+const HINGE_SOFTMAX_SCALE: f32 = 4.0;
 
 struct Trained {
     featurizer: Featurizer,
@@ -122,37 +175,58 @@ fn fit(
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
     let extras: Vec<Vec<String>> = examples.iter().map(|e| e.extra.clone()).collect();
     let featurizer = Featurizer::fit(cfg.features.clone(), language, &texts, &extras);
-    let xs: Vec<SparseVec> = examples
-        .iter()
-        .map(|e| featurizer.transform(&e.text, &e.extra))
-        .collect();
-    let ys: Vec<usize> = examples.iter().map(|e| e.class).collect();
-    let ws: Vec<f32> = examples
-        .iter()
-        .map(|e| {
-            if Some(e.class) == irrelevant {
-                cfg.counterexample_weight
-            } else {
-                1.0
+    let mut xs: Vec<SparseVec> = Vec::with_capacity(examples.len());
+    let mut ys: Vec<usize> = Vec::with_capacity(examples.len());
+    let mut ws: Vec<f32> = Vec::with_capacity(examples.len());
+    let mut rng = Rng::new(cfg.train.seed ^ 0xd20b);
+    for e in examples {
+        let w = if Some(e.class) == irrelevant {
+            cfg.counterexample_weight
+        } else {
+            1.0
+        };
+        xs.push(featurizer.transform(&e.text, &e.extra));
+        ys.push(e.class);
+        ws.push(w);
+        let words: Vec<&str> = e.text.split_whitespace().collect();
+        if words.len() >= 3 {
+            for _ in 0..cfg.dropout_copies {
+                let drop = rng.below(words.len());
+                let text: Vec<&str> = words
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, _)| *k != drop)
+                    .map(|(_, w)| *w)
+                    .collect();
+                xs.push(featurizer.transform(&text.join(" "), &e.extra));
+                ys.push(e.class);
+                ws.push(w * cfg.dropout_weight);
             }
-        })
-        .collect();
+        }
+    }
     let mut linear = Linear::train(&xs, &ys, &ws, classes, featurizer.dim(), &cfg.train);
     linear.add_centroids(&xs, &ys, cfg.centroid_weight);
     Trained { featurizer, linear }
 }
 
-/// Calibration points: (features of the top class, is a correct in-scope answer).
-type Point = ([f32; 3], bool);
+/// Below this many in-scope calibration points a softmax model uses [`SOFTMAX_DEFAULT_W`]
+/// instead of fitting weights (only the threshold is placed on the skill's own data).
+const MIN_POINTS_TO_FIT: usize = 150;
 
-fn top_point(t: &Trained, e: &Example, n_intents: usize, z: &mut [f32]) -> (usize, [f32; 3]) {
+/// Calibration weights fitted on few-shot skills (stable across them), for tiny skills.
+const SOFTMAX_DEFAULT_W: [f32; NF] = [0.32, 0.16, 2.3, 0.37];
+
+/// Calibration points: (features of the top class, is a correct in-scope answer).
+type Point = ([f32; NF], bool);
+
+fn top_point(t: &Trained, e: &Example, n_intents: usize, z: &mut [f32]) -> (usize, [f32; NF]) {
     let (x, cov) = t.featurizer.transform_with_coverage(&e.text, &e.extra);
     t.linear.logits(&x, z);
-    let logz = logsumexp(z);
     let top = (0..n_intents)
         .max_by(|&a, &b| z[a].total_cmp(&z[b]))
         .unwrap_or(0);
-    (top, [z[top], logz, cov])
+    let f = class_features(z, cov).nth(top).unwrap_or([0.0; NF]);
+    (top, f)
 }
 
 /// Held-out-intent rounds on the skill's own data.
@@ -246,50 +320,95 @@ fn calibration_points(
 }
 
 /// Fit the logistic calibration on points, then place the 0.2 threshold.
-fn fit_calibration(points: &[Point], target_accept: f32) -> Option<Calibration> {
+fn fit_calibration(
+    points: &[Point],
+    target_accept: f32,
+    small_default: Option<[f32; NF]>,
+) -> Option<Calibration> {
     let pos = points.iter().filter(|p| p.1).count();
     let neg = points.len() - pos;
     if pos < 8 || neg < 8 {
         return None;
     }
-    // Class-balanced logistic regression by gradient descent on 4 parameters.
+    // Class-balanced logistic regression by gradient descent, features standardised.
     let (wp, wn) = (0.5 / pos as f32, 0.5 / neg as f32);
-    let mut w = [1.0f32, 0.0, 0.0, 0.0];
-    let lr = 0.5;
-    for _ in 0..400 {
-        let mut g = [0f32; 4];
-        for (f, y) in points {
-            let s = w[0] * f[0] + w[1] * f[1] + w[2] * f[2] + w[3];
-            let p = sigmoid(s);
-            let err = (p - if *y { 1.0 } else { 0.0 }) * if *y { wp } else { wn };
-            g[0] += err * f[0];
-            g[1] += err * f[1];
-            g[2] += err * f[2];
-            g[3] += err;
-        }
-        for j in 0..4 {
-            w[j] -= lr * (g[j] + 1e-3 * w[j] * if j < 3 { 1.0 } else { 0.0 });
+    let n = points.len() as f32;
+    let mut mean = [0f32; NF];
+    let mut sd = [0f32; NF];
+    for (f, _) in points {
+        for k in 0..NF {
+            mean[k] += f[k] / n;
         }
     }
-    if w[0] <= 0.05 {
-        w[0] = 0.05;
+    for (f, _) in points {
+        for k in 0..NF {
+            sd[k] += (f[k] - mean[k]).powi(2) / n;
+        }
+    }
+    for v in sd.iter_mut() {
+        *v = v.sqrt().max(1e-6);
+    }
+    let mut w = [0f32; NF];
+    let mut b = 0f32;
+    let lr = 1.0;
+    for _ in 0..300 {
+        let mut g = [0f32; NF];
+        let mut gb = 0f32;
+        for (f, y) in points {
+            let mut s = b;
+            for k in 0..NF {
+                s += w[k] * (f[k] - mean[k]) / sd[k];
+            }
+            let err = (sigmoid(s) - if *y { 1.0 } else { 0.0 }) * if *y { wp } else { wn };
+            for k in 0..NF {
+                g[k] += err * (f[k] - mean[k]) / sd[k];
+            }
+            gb += err;
+        }
+        for k in 0..NF {
+            w[k] -= lr * (g[k] + 1e-2 * w[k]);
+        }
+        b -= lr * gb;
+    }
+    // Back to raw feature units; the own score and the margin must not lower a confidence.
+    let mut raw = [0f32; NF];
+    for k in 0..NF {
+        raw[k] = w[k] / sd[k];
+    }
+    raw[0] = raw[0].max(0.0);
+    raw[3] = raw[3].max(0.0);
+    if raw[0] + raw[3] <= 1e-3 {
+        raw[0] = 1.0;
+    }
+    if let Some(d) = small_default.filter(|_| pos < MIN_POINTS_TO_FIT) {
+        raw = d;
     }
     let c = Calibration {
-        w_z: w[0],
-        w_lz: w[1],
-        w_cov: w[2],
+        w: raw,
         bias: 0.0,
         softmax_only: false,
     };
     let mut s: Vec<f32> = points
         .iter()
         .filter(|p| p.1)
-        .map(|(f, _)| c.raw(f[0], f[1], f[2]))
+        .map(|(f, _)| c.raw(f))
         .collect();
     s.sort_unstable_by(f32::total_cmp);
     let q = ((1.0 - target_accept).clamp(0.0, 1.0) * s.len() as f32) as usize;
-    let t = s[q.min(s.len() - 1)];
+    // With few points the empirical tail is optimistic: also extrapolate it from a normal fit
+    // (mean - z * sd for the same share) and take the more lenient of the two.
+    let nf = s.len() as f32;
+    let mean = s.iter().sum::<f32>() / nf;
+    let sd = (s.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / nf).sqrt();
+    let t = s[q.min(s.len() - 1)].min(mean - normal_quantile(target_accept) * sd);
     let logit_threshold = (THRESHOLD / (1.0 - THRESHOLD)).ln();
+    if std::env::var("NLU_DEBUG").is_ok() {
+        eprintln!(
+            "calib pos={pos} neg={neg} w={:?} bias={}",
+            c.w,
+            logit_threshold - t
+        );
+    }
     Some(Calibration {
         bias: logit_threshold - t,
         ..c
@@ -306,6 +425,17 @@ impl IntentModel {
         cfg: &IntentConfig,
     ) -> IntentModel {
         let n_intents = names.len();
+        let per_intent = examples.len() as f32 / n_intents.max(1) as f32;
+        let resolved;
+        let cfg = if per_intent < cfg.large_from {
+            resolved = IntentConfig {
+                train: cfg.train_small.clone(),
+                ..cfg.clone()
+            };
+            &resolved
+        } else {
+            cfg
+        };
         let irrelevant = examples
             .iter()
             .any(|e| e.class == n_intents)
@@ -318,7 +448,12 @@ impl IntentModel {
                     return Calibration::softmax();
                 }
                 let pts = calibration_points(&examples, n_intents, irrelevant, language, cfg);
-                fit_calibration(&pts, cfg.target_accept).unwrap_or_else(Calibration::softmax)
+                fit_calibration(
+                    &pts,
+                    cfg.target_accept,
+                    (!cfg.train.hinge).then_some(SOFTMAX_DEFAULT_W),
+                )
+                .unwrap_or_else(Calibration::softmax)
             });
             let main = fit(&refs, classes, irrelevant, language, cfg);
             (
@@ -332,6 +467,7 @@ impl IntentModel {
             featurizer: main.featurizer,
             linear: main.linear,
             calibration,
+            hinge: cfg.train.hinge,
         }
     }
 
@@ -346,16 +482,17 @@ impl IntentModel {
         self.linear.logits(&x, &mut z);
         let c = &self.calibration;
         if c.softmax_only {
+            // Hinge scores are margins (~1 apart): sharpen before the softmax.
+            let t = if self.hinge { HINGE_SOFTMAX_SCALE } else { 1.0 };
+            z.iter_mut().for_each(|v| *v *= t);
             softmax(&mut z);
             z.truncate(n);
             return z;
         }
-        let logz = logsumexp(&z);
-        z.truncate(n);
-        for v in z.iter_mut() {
-            *v = sigmoid(c.raw(*v, logz, cov) + c.bias);
-        }
-        z
+        class_features(&z, cov)
+            .take(n)
+            .map(|f| sigmoid(c.raw(&f) + c.bias))
+            .collect()
     }
 
     /// Intent names (class order).
@@ -402,5 +539,17 @@ mod tests {
         assert_eq!(name_as_text("alarm_set"), "alarm set");
         assert_eq!(name_as_text("DepartureTime"), "Departure Time");
         assert_eq!(name_as_text("Make Update"), "Make Update");
+    }
+}
+
+#[cfg(test)]
+mod quantile_tests {
+    use super::*;
+
+    #[test]
+    fn normal_quantiles() {
+        assert!((normal_quantile(0.975) - 1.96).abs() < 0.01);
+        assert!((normal_quantile(0.995) - 2.576).abs() < 0.01);
+        assert!(normal_quantile(0.5).abs() < 0.01);
     }
 }

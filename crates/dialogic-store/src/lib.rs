@@ -49,16 +49,18 @@ pub use sqlite::SqliteStore;
 /// - `postgres://...` or `postgresql://...` (any libpq-style url sqlx accepts, e.g.
 ///   `?options=-c%20search_path%3Dmyschema`).
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
-    let scheme = url.split(':').next().unwrap_or_default();
-    match scheme {
-        "sqlite" => Ok(Arc::new(SqliteStore::open(url).await?)),
-        "postgres" | "postgresql" => Ok(Arc::new(PostgresStore::open(url).await?)),
-        _ => Err(StoreError::BadUrl(redacted_scheme(scheme))),
+    match url.split_once(':').map(|(scheme, _)| scheme) {
+        Some("sqlite") => Ok(Arc::new(SqliteStore::open(url).await?)),
+        Some("postgres" | "postgresql") => Ok(Arc::new(PostgresStore::open(url).await?)),
+        scheme => Err(StoreError::BadUrl(redacted_scheme(scheme))),
     }
 }
 
 /// What of an unusable url may appear in an error: its scheme, if it looks like one.
-fn redacted_scheme(scheme: &str) -> String {
+fn redacted_scheme(scheme: Option<&str>) -> String {
+    let Some(scheme) = scheme else {
+        return "(not a url)".to_owned();
+    };
     if !scheme.is_empty()
         && scheme.len() <= 32
         && scheme

@@ -62,6 +62,11 @@ fn bench(c: &mut Criterion) {
             turn(&skill, &start, text, intent)
         })
     });
+    for (text, intent) in questions {
+        c.bench_function(&format!("banking turn: #{intent}"), |b| {
+            b.iter(|| turn(&skill, &start, text, intent))
+        });
+    }
 }
 
 criterion_group!(benches, bench);

@@ -23,7 +23,29 @@ pub(crate) enum Cond {
     AnythingElse,
     Welcome,
     ConversationStart,
+    /// `#a` or `#a || #b ...`: answered natively (top intent, confidence >= 0.2), the same
+    /// rule as the expression language, without building an evaluation scope.
+    Intents(Vec<String>),
     Expr(Expr),
+}
+
+/// `#a`, `#a || #b`, `#a or #b` (nothing else) -> the intent names.
+fn intent_disjunction(s: &str) -> Option<Vec<String>> {
+    let normalized = s.replace(" or ", " || ").replace(" OR ", " || ");
+    let mut names = Vec::new();
+    for part in normalized.split("||") {
+        let name = part.trim().strip_prefix('#')?;
+        let ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            && !name.starts_with(['-', '.']);
+        if !ok {
+            return None;
+        }
+        names.push(name.to_string());
+    }
+    Some(names)
 }
 
 /// A JSON value whose strings may be templates (`$var`, `@entity`, `<? ?>`).
@@ -147,6 +169,10 @@ fn compile_cond(src: Option<&str>, kind: Kind, ctx: &mut Ctx<'_>) -> Cond {
         return Cond::False;
     }
     match Expr::compile(s) {
+        // Compiled first so a bad condition is still reported by the language.
+        Ok(_) if intent_disjunction(s).is_some() => {
+            Cond::Intents(intent_disjunction(s).unwrap_or_default())
+        }
         Ok(e) => Cond::Expr(e),
         Err(e) => {
             ctx.problem("conditions", format!("{s:?}: {e}"));
@@ -794,6 +820,22 @@ mod tests {
         assert!(!is_lone_reference("$a and $b"));
         assert!(!is_lone_reference("Hello $name"));
         assert!(!is_lone_reference("$a-b"));
+    }
+
+    #[test]
+    fn intent_fast_path() {
+        assert_eq!(intent_disjunction("#a"), Some(vec!["a".to_string()]));
+        assert_eq!(
+            intent_disjunction("#Banking-Cancel_Card || #b.c or #d"),
+            Some(vec![
+                "Banking-Cancel_Card".to_string(),
+                "b.c".to_string(),
+                "d".to_string()
+            ])
+        );
+        assert_eq!(intent_disjunction("#a && #b"), None);
+        assert_eq!(intent_disjunction("#a || @e"), None);
+        assert_eq!(intent_disjunction("!#a"), None);
     }
 
     #[test]

@@ -108,17 +108,22 @@ impl<'s> Walk<'s> {
         seed: u64,
     ) -> Self {
         let mut log = Vec::new();
-        let context = if turn.context.is_object() {
+        let mut context = if turn.context.is_object() {
             turn.context.clone()
         } else {
             json!({})
         };
+        // Move the $vars out of the copy (put back by `finish`): one copy per turn.
+        let vars = match context
+            .get_mut("skills")
+            .and_then(|s| s.get_mut("main skill"))
+            .and_then(|m| m.get_mut("user_defined"))
+            .map(Value::take)
+        {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
         let main = context.get("skills").and_then(|s| s.get("main skill"));
-        let vars = main
-            .and_then(|m| m.get("user_defined"))
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
         let state = match main
             .and_then(|m| m.get("system"))
             .and_then(|s| s.get("state"))
@@ -294,6 +299,14 @@ impl<'s> Walk<'s> {
             Cond::False => false,
             Cond::Welcome => self.flags.welcome,
             Cond::ConversationStart => self.flags.conversation_start,
+            Cond::Intents(names) => self.turn.intents.first().is_some_and(|top| {
+                let conf = top.get("confidence").and_then(Value::as_f64).unwrap_or(1.0);
+                conf >= 0.2
+                    && top
+                        .get("intent")
+                        .and_then(Value::as_str)
+                        .is_some_and(|i| names.iter().any(|n| n == i))
+            }),
             Cond::Expr(e) => {
                 let mut env = Env {
                     input: &self.input,

@@ -160,7 +160,6 @@ impl Skill {
             results: Vec::new(),
             pending: false,
             seed: rand::random(),
-            done: None,
         }
     }
 }
@@ -231,22 +230,15 @@ pub struct Turn<'s> {
     results: Vec<Result<Value, String>>,
     pending: bool,
     seed: u64,
-    done: Option<TurnOutput>,
 }
 
 impl Turn<'_> {
     /// Run until the next webhook call or the end of the turn.
     pub fn poll(&mut self) -> Poll {
-        if let Some(done) = &self.done {
-            return Poll::Done(done.clone());
-        }
         let mut walk = engine::Walk::new(self.skill, &self.input, &self.results, self.seed);
         match walk.run() {
-            Ok(()) => {
-                let out = walk.finish();
-                self.done = Some(out.clone());
-                Poll::Done(out)
-            }
+            // Polling again after the end replays the same (deterministic) turn.
+            Ok(()) => Poll::Done(walk.finish()),
             Err(engine::Halt::Webhook(req)) => {
                 self.pending = true;
                 Poll::Webhook(*req)

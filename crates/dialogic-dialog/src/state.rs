@@ -67,11 +67,10 @@ impl DialogState {
         Ok(st)
     }
 
-    pub(crate) fn encode(&self) -> String {
-        let mut me = self.clone();
-        me.v = VERSION;
+    pub(crate) fn encode(&mut self) -> String {
+        self.v = VERSION;
         // Serializing this plain struct cannot fail.
-        let json = serde_json::to_vec(&me).unwrap_or_default();
+        let json = serde_json::to_vec(self).unwrap_or_default();
         STANDARD.encode(json)
     }
 }
@@ -82,7 +81,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let st = DialogState {
+        let mut st = DialogState {
             v: VERSION,
             started: true,
             stack: vec![
@@ -97,6 +96,7 @@ mod tests {
             counters: [("n|t".to_string(), 3)].into_iter().collect(),
         };
         let s = st.encode();
+        let st = st;
         assert_eq!(DialogState::decode(&s), Ok(st));
     }
 

@@ -612,22 +612,46 @@ impl<'s> Walk<'s> {
         match &pos {
             Pos::Children { n } => {
                 if let Some(&id) = skill.tree.by_id.get(n) {
-                    self.render_prompt_again(id);
+                    if !self.return_prompt_handler(id) {
+                        self.render_prompt_again(id);
+                    }
                 }
+                self.flags.returning_from_digression = false;
                 Step::Wait(pos)
             }
             Pos::Slots { n, sk, .. } => match skill.tree.by_id.get(n) {
-                Some(&frame) => Step::SlotsContinue {
-                    frame,
-                    skipped: sk
-                        .iter()
-                        .filter_map(|s| skill.tree.by_id.get(s).copied())
-                        .collect(),
-                },
+                Some(&frame) => {
+                    self.return_prompt_handler(frame);
+                    Step::SlotsContinue {
+                        frame,
+                        skipped: sk
+                            .iter()
+                            .filter_map(|s| skill.tree.by_id.get(s).copied())
+                            .collect(),
+                    }
+                }
                 None => Step::Complete,
             },
             Pos::Jump { .. } => Step::Wait(pos),
         }
+    }
+
+    /// A `digression_return_prompt` handler of the interrupted node, if one applies: its
+    /// output is said on the way back (for a standard node instead of its response, for a
+    /// frame before the next slot prompt). True when one fired.
+    fn return_prompt_handler(&mut self, n: NodeId) -> bool {
+        let skill = self.skill;
+        for &h in &skill.tree.nodes[n].handlers {
+            let node = &skill.tree.nodes[h];
+            if node.event == Some(crate::tree::Event::DigressionReturnPrompt) && self.eval_cond(h) {
+                self.visit(h);
+                if let Some(out) = &node.output {
+                    self.render_output(out);
+                }
+                return true;
+            }
+        }
+        false
     }
 
     /// The node's response again (output only: no context, actions or jumps).

@@ -193,7 +193,7 @@ fn every_root_intent_gets_an_answer() {
                 g["response_type"] != "text" || g["text"].as_str().is_some_and(|t| !t.is_empty())
             });
             let acted = out.output.get("actions").is_some();
-            if !(said || acted) && !EMPTY_IN_THE_EXPORT.contains(&id.as_str()) {
+            if !(said || acted || EMPTY_IN_THE_EXPORT.contains(&id.as_str())) {
                 silent.push(format!(
                     "{name}: #{intent} (node {id}) gave no answer: {}",
                     out.output

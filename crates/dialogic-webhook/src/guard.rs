@@ -35,9 +35,11 @@ fn v4_reason(ip: Ipv4Addr) -> Option<&'static str> {
         Some("a shared (CGNAT) address")
     } else if ip.is_multicast() {
         Some("a multicast address")
-    } else if ip.is_broadcast() || a >= 240 {
-        Some("a reserved address")
-    } else if (a == 192 && b == 0 && c == 0) || (a == 198 && (b == 18 || b == 19)) {
+    } else if ip.is_broadcast()
+        || a >= 240
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (b == 18 || b == 19))
+    {
         Some("a reserved address")
     } else if ip.is_documentation() {
         Some("a documentation address")

@@ -68,7 +68,7 @@ pub(crate) fn build(
     let mut headers = HeaderMap::new();
     let auth_owns_authorization = matches!(
         target.auth,
-        Auth::Basic { .. } | Auth::Bearer(_) | Auth::OAuth2 { .. }
+        Auth::Basic { .. } | Auth::Bearer(_) | Auth::ApiKey { .. } | Auth::OAuth2 { .. }
     );
     let api_key_header = match &target.auth {
         Auth::ApiKey { header, .. } => Some(header_name(header)?),

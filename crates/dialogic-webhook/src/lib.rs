@@ -27,6 +27,7 @@ mod oauth;
 pub mod secret;
 pub mod signing;
 pub mod target;
+pub mod verify;
 
 pub use client::{Client, ClientOptions};
 pub use error::{CallError, VerifyError, WebhookError};
@@ -34,3 +35,4 @@ pub use headers::USER_AGENT_VALUE;
 pub use secret::Secret;
 pub use signing::{sign_jwt, sign_standard, Claims};
 pub use target::{new_webhook_id, Auth, OutboundRequest, Reply, Target};
+pub use verify::{verify_jwt, verify_signature, SignatureParts, DEFAULT_TOLERANCE};

@@ -54,7 +54,7 @@ pub struct Target {
     pub url: String,
     pub auth: Auth,
     /// The user's custom headers (a custom Authorization replaces the JWT; with Basic, Bearer,
-    /// API key and OAuth2 auth it is ignored, as in Watson's new experience).
+    /// API key and OAuth2 auth it is ignored, as in Watson's new experience, where "Edit authentication" owns it).
     pub headers: Vec<(String, String)>,
     pub timeout: Duration,
 }

@@ -240,7 +240,19 @@ impl<'s> Walk<'s> {
     }
 
     fn drive(&mut self, mut step: Step) -> Result<(), Halt> {
+        let mut seen_logs = 0;
         loop {
+            // `clearDialogStack()` (spec §3.8): the expression language reports the request
+            // as an info log message; pending digression returns are dropped.
+            if self.log.len() > seen_logs {
+                if self.log[seen_logs..]
+                    .iter()
+                    .any(|l| l.message.contains("clearDialogStack()"))
+                {
+                    self.interrupted.clear();
+                }
+                seen_logs = self.log.len();
+            }
             self.steps += 1;
             if self.steps > MAX_STEPS {
                 self.note(

@@ -327,6 +327,9 @@ pub(crate) fn order_children(
     (parent_of, ordered, root)
 }
 
+/// Folders nested deeper than this are ignored (no real skill comes close).
+const MAX_FOLDER_DEPTH: usize = 32;
+
 /// Flatten a list of children: folders are replaced by their (enabled) flow children.
 pub(crate) fn flatten(
     nodes: &[Node],
@@ -340,7 +343,8 @@ pub(crate) fn flatten(
             continue;
         }
         if node.kind == Kind::Folder {
-            if folders.contains(&c) {
+            // Cycles are rejected at load; the depth cap keeps absurd nesting off the stack.
+            if folders.contains(&c) || folders.len() >= MAX_FOLDER_DEPTH {
                 continue;
             }
             folders.push(c);

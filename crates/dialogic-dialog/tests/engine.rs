@@ -456,3 +456,56 @@ fn frames_prompt_for_required_slots_and_respond_when_filled() {
         json!(true)
     );
 }
+
+#[test]
+fn clear_dialog_stack_cancels_the_pending_return() {
+    let s = skill(json!([
+        {"dialog_node": "ask", "conditions": "welcome", "output": text("ask", "Question?")},
+        {"dialog_node": "child", "parent": "ask", "conditions": "false"},
+        {"dialog_node": "help", "previous_sibling": "ask", "conditions": "true", "digress_in": "returns",
+         "output": text("h", "Help<? clearDialogStack() ?>")},
+    ]));
+    let t1 = say(&s, &json!({}), "");
+    let t2 = say(&s, &t1.context, "help");
+    assert_eq!(texts(&t2), vec!["Help"]);
+    assert_eq!(t2.output["debug"]["branch_exited"], json!(true));
+}
+
+#[test]
+fn odd_contexts_and_inputs_never_panic() {
+    let s = skill(json!([
+        {"dialog_node": "a", "conditions": "true", "context": {"x": {"y": 1}}, "output": text("a", "A $x")},
+        {"dialog_node": "a1", "parent": "a", "conditions": "@e:1 || $x.y > 0 || input.text.length() > 2", "output": text("a1", "A1")}
+    ]));
+    let contexts = [
+        json!(null),
+        json!([1, 2]),
+        json!({"skills": 5}),
+        json!({"skills": {"main skill": "x"}}),
+        json!({"skills": {"main skill": {"user_defined": [1], "system": {"state": 12}}}}),
+        json!({"skills": {"main skill": {"user_defined": {"x": "not an object"}, "system": "s"}}, "global": 3}),
+    ];
+    let inputs = [
+        json!(null),
+        json!("text"),
+        json!({"text": 5}),
+        json!({"text": "héllo \u{0}"}),
+    ];
+    for c in &contexts {
+        for i in &inputs {
+            let out = s
+                .start_turn(TurnInput {
+                    input: i.clone(),
+                    context: c.clone(),
+                    entities: vec![json!("junk"), json!({"entity": 3})],
+                    intents: vec![json!(null), json!({"intent": 1})],
+                    debug: true,
+                    ..TurnInput::default()
+                })
+                .run_with(|_| Err("none".into()));
+            assert!(out.context["skills"]["main skill"]["system"]["state"].is_string());
+            let again = say(&s, &out.context, "second");
+            assert!(!texts(&again).is_empty());
+        }
+    }
+}

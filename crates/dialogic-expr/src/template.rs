@@ -154,15 +154,22 @@ pub(crate) fn compile(src: &str) -> Result<Vec<Piece>, CompileError> {
                     i += 1;
                     continue;
                 };
+                // The whole chain, else the bare name, else it was not a reference (`@-`).
                 let end = chain_end(src, name_end);
-                match parser::parse(&src[i..end]) {
-                    Ok(node) => {
+                let parsed = parser::parse(&src[i..end])
+                    .map(|n| (n, end))
+                    .or_else(|_| parser::parse(&src[i..name_end]).map(|n| (n, name_end)));
+                match parsed {
+                    Ok((node, end)) => {
                         flush(&mut text, &mut pieces);
                         pieces.push(Piece::Code(node));
+                        i = end;
                     }
-                    Err(e) => return Err(shift(e, i)),
+                    Err(_) => {
+                        text.push(c);
+                        i += 1;
+                    }
                 }
-                i = end;
             }
             '@' if next.is_some_and(is_entity_char) && !prev_is_word(src, i) => {
                 let name_end = i
@@ -175,15 +182,22 @@ pub(crate) fn compile(src: &str) -> Result<Vec<Piece>, CompileError> {
                 // A trailing `-` belongs to the text ("@genre-based" is rare; "@x -" is not).
                 let name_end = name_end - src[i + 1..name_end].len()
                     + src[i + 1..name_end].trim_end_matches('-').len();
+                // The whole chain, else the bare name, else it was not a reference (`@-`).
                 let end = chain_end(src, name_end);
-                match parser::parse(&src[i..end]) {
-                    Ok(node) => {
+                let parsed = parser::parse(&src[i..end])
+                    .map(|n| (n, end))
+                    .or_else(|_| parser::parse(&src[i..name_end]).map(|n| (n, name_end)));
+                match parsed {
+                    Ok((node, end)) => {
                         flush(&mut text, &mut pieces);
                         pieces.push(Piece::Code(node));
+                        i = end;
                     }
-                    Err(e) => return Err(shift(e, i)),
+                    Err(_) => {
+                        text.push(c);
+                        i += 1;
+                    }
                 }
-                i = end;
             }
             c => {
                 text.push(c);

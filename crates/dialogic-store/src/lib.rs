@@ -95,28 +95,40 @@ pub trait Store: Send + Sync + 'static {
     async fn sweep_expired(&self, now: DateTime<Utc>) -> Result<u64>;
 
     /// Commit one turn in ONE transaction: session (version-checked: Err(Conflict) if it
-    /// changed), log record, outbox rows (sequence numbers assigned per session here).
+    /// changed or no longer exists; then nothing of the turn is written), log record, outbox
+    /// rows (status pending; sequence numbers assigned per session here, never reused).
+    /// A stateless turn (`session: None`) updates no session.
     async fn commit_turn(&self, turn: &TurnCommit) -> Result<()>;
 
+    /// One page of an assistant's logs, ordered by (request_timestamp, log_id); `matched` counts
+    /// every record the filters match. Limit 0 = 100, capped at 10,000. Err(InvalidCursor) for
+    /// a cursor this store did not produce.
     async fn list_logs(&self, query: &LogQuery) -> Result<LogPage>;
-    /// Delete every log record (and pending deliveries) with this customer id; returns count.
+    /// Delete every log record with this customer id, and the outbox rows (any status, with
+    /// their attempts) carrying those records; returns how many log records.
     async fn delete_customer_data(&self, customer_id: &str) -> Result<u64>;
 
-    /// Claim up to `limit` due deliveries (status pending, due_at <= now, no live lease), at
-    /// most ONE per session and only the session's lowest pending sequence (per-session order),
-    /// setting lease_until = now + lease. Safe across processes sharing one database.
+    /// Claim up to `limit` due deliveries (status pending or failed, due_at <= now, no live
+    /// lease), at most ONE per session and only the session's lowest open (pending or failed)
+    /// sequence (per-session order; dead events do not block), setting lease_until = now +
+    /// lease, oldest due first. Safe across processes sharing one database: two claimers never
+    /// get the same row while its lease lives.
     async fn claim_deliveries(
         &self,
         now: DateTime<Utc>,
         lease: std::time::Duration,
         limit: u32,
     ) -> Result<Vec<Delivery>>;
-    /// Record an attempt and apply the outcome (clears the lease).
+    /// Record an attempt and apply the outcome (clears the lease; bumps `attempts`;
+    /// `RetryAt` sets status failed and due_at). A delivered row stays delivered whatever a
+    /// late attempt reports. Err(NotFound) for an unknown (or deleted) delivery.
     async fn record_attempt(&self, attempt: &Attempt, outcome: &AttemptOutcome) -> Result<()>;
+    /// Newest first; `status` filters by [`DeliveryStatus::as_str`]; limit 0 = 100.
     async fn list_deliveries(&self, query: &DeliveryQuery)
         -> Result<Vec<(Delivery, Vec<Attempt>)>>;
     async fn get_delivery(&self, id: &str) -> Result<Option<(Delivery, Vec<Attempt>)>>;
-    /// Make a (dead/failed) delivery pending again, due now; false if unknown.
+    /// Make a (dead/failed/delivered) delivery pending again, due now; false if unknown.
+    /// A live lease is kept, so an attempt in flight is not duplicated.
     async fn retry_delivery(&self, id: &str, now: DateTime<Utc>) -> Result<bool>;
     /// Make every delivery with `status` created at or after `since` pending again; count.
     async fn retry_deliveries(
@@ -127,5 +139,6 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<u64>;
 
     async fn record_webhook_call(&self, call: &WebhookCallRecord) -> Result<()>;
+    /// Newest first; `failed_only` = an error or a status outside 2xx; limit 0 = 100.
     async fn list_webhook_calls(&self, query: &WebhookCallQuery) -> Result<Vec<WebhookCallRecord>>;
 }

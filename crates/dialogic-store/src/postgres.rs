@@ -34,6 +34,11 @@ const LOG_COLS: &str = "log_id, assistant_id, environment_id, session_id, custom
      request_timestamp, response_timestamp, record";
 const DELIVERY_COLS: &str = "id, assistant_id, environment_id, session_id, sequence, event, \
      body, status, attempts, due_at, created_at, lease_until";
+/// [`DELIVERY_COLS`], qualified (the claim's `UPDATE ... FROM picked` also has an `id`).
+const CLAIMED_COLS: &str = "deliveries.id, deliveries.assistant_id, deliveries.environment_id, \
+     deliveries.session_id, deliveries.sequence, deliveries.event, deliveries.body, \
+     deliveries.status, deliveries.attempts, deliveries.due_at, deliveries.created_at, \
+     deliveries.lease_until";
 const ATTEMPT_COLS: &str = "delivery_id, at, status_code, latency_ms, response_body, error";
 const CALL_COLS: &str = "id, at, assistant_id, environment_id, session_id, kind, url, \
      status_code, latency_ms, error, request_body, response_body";
@@ -428,12 +433,7 @@ impl Store for PostgresStore {
                FOR UPDATE OF d SKIP LOCKED) \
              UPDATE deliveries SET lease_until = $2, updated_at = $1 \
              FROM picked WHERE deliveries.id = picked.id \
-             RETURNING {}",
-            DELIVERY_COLS
-                .split(", ")
-                .map(|c| format!("deliveries.{}", c.trim()))
-                .collect::<Vec<_>>()
-                .join(", ")
+             RETURNING {CLAIMED_COLS}"
         ))
         .bind(now)
         .bind(lease_end(now, lease))
@@ -532,7 +532,9 @@ impl Store for PostgresStore {
             return Ok(None);
         };
         let delivery = delivery_from_row(&row)?;
-        let attempts = self.attempts_for(&[delivery.id.clone()]).await?;
+        let attempts = self
+            .attempts_for(std::slice::from_ref(&delivery.id))
+            .await?;
         Ok(Some((delivery, attempts)))
     }
 

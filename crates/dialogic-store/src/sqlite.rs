@@ -90,7 +90,12 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options.clone())
             .await?;
-        MIGRATOR.run(&writer).await?;
+        if let Err(first) = MIGRATOR.run(&writer).await {
+            // Two processes opening a fresh file at once can both decide a migration is due;
+            // the loser's transaction rolls back and a second pass finds it applied.
+            tracing::debug!(error = %first, "sqlite migrations failed once; retrying");
+            MIGRATOR.run(&writer).await?;
+        }
         let reader = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
             .connect_with(options)
@@ -569,7 +574,9 @@ impl Store for SqliteStore {
             return Ok(None);
         };
         let delivery = delivery_from_row(&row)?;
-        let attempts = self.attempts_for(&[delivery.id.clone()]).await?;
+        let attempts = self
+            .attempts_for(std::slice::from_ref(&delivery.id))
+            .await?;
         Ok(Some((delivery, attempts)))
     }
 

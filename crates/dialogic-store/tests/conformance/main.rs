@@ -93,6 +93,17 @@ mod sqlite_only {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn simultaneous_opens_of_a_fresh_file_both_succeed() {
+        let dir = std::env::temp_dir().join(format!("dialogic-store-{}", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}", dir.join("fresh.db").display());
+        let (a, b, c) = tokio::join!(open(&url), open(&url), open(&url));
+        for store in [a.unwrap(), b.unwrap(), c.unwrap()] {
+            store.ping().await.unwrap();
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[tokio::test]
     async fn bad_url_is_refused_without_leaking_it() {
         for url in [

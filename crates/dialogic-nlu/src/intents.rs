@@ -216,6 +216,10 @@ const MIN_POINTS_TO_FIT: usize = 150;
 /// Calibration weights fitted on few-shot skills (stable across them), for tiny skills.
 const SOFTMAX_DEFAULT_W: [f32; NF] = [0.32, 0.16, 2.3, 0.37];
 
+/// Typical fitted bias of softmax models (few-shot skills) and its weight in points.
+const SOFTMAX_DEFAULT_BIAS: f32 = -2.6;
+const BIAS_PRIOR_WEIGHT: f32 = 30.0;
+
 /// Calibration points: (features of the top class, is a correct in-scope answer).
 type Point = ([f32; NF], bool);
 
@@ -409,10 +413,13 @@ fn fit_calibration(
             logit_threshold - t
         );
     }
-    Some(Calibration {
-        bias: logit_threshold - t,
-        ..c
-    })
+    // Few points: shrink the threshold towards the one typical of few-shot skills.
+    let mut bias = logit_threshold - t;
+    if small_default.is_some() {
+        let k = s.len() as f32;
+        bias = (k * bias + BIAS_PRIOR_WEIGHT * SOFTMAX_DEFAULT_BIAS) / (k + BIAS_PRIOR_WEIGHT);
+    }
+    Some(Calibration { bias, ..c })
 }
 
 impl IntentModel {
@@ -489,10 +496,27 @@ impl IntentModel {
             z.truncate(n);
             return z;
         }
-        class_features(&z, cov)
+        let mut conf: Vec<f32> = class_features(&z, cov)
             .take(n)
             .map(|f| sigmoid(c.raw(&f) + c.bias))
-            .collect()
+            .collect();
+        // Relative probabilities (hinge margins sharpened): a runner-up cannot score above the
+        // top intent times its probability ratio, and the irrelevant class's share (from
+        // counterexamples) is taken off every intent.
+        let scale = if self.hinge { HINGE_SOFTMAX_SCALE } else { 1.0 };
+        let mut p: Vec<f32> = z.iter().map(|v| v * scale).collect();
+        softmax(&mut p);
+        let keep = 1.0 - if self.classes > n { p[n] } else { 0.0 };
+        if let Some(top) = (0..n).max_by(|&a, &b| z[a].total_cmp(&z[b])) {
+            let (ct, pt) = (conf[top], p[top].max(1e-12));
+            for (k, v) in conf.iter_mut().enumerate() {
+                if k != top {
+                    *v = v.min(ct * p[k] / pt);
+                }
+                *v *= keep;
+            }
+        }
+        conf
     }
 
     /// Intent names (class order).

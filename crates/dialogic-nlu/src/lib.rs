@@ -213,24 +213,46 @@ impl Nlu {
 
     /// Intents and entities of one input.
     pub fn analyze(&self, text: &str, ctx: &AnalyzeContext<'_>) -> Analysis {
-        let intents = self
-            .classify(text)
+        Analysis {
+            intents: self.intents(text),
+            entities: self.entities(text, ctx),
+        }
+    }
+
+    /// Intents only (`[{"intent","confidence"}]`, sorted, at most 10): for a request that
+    /// supplies its own entities, which skip recognition.
+    pub fn intents(&self, text: &str) -> Vec<Value> {
+        self.classify(text)
             .into_iter()
             .map(|(name, c)| json!({"intent": name, "confidence": round4(c)}))
-            .collect();
+            .collect()
+    }
+
+    /// Entities only (skill and system entities, in input order): for a request that supplies
+    /// its own intents.
+    pub fn entities(&self, text: &str, ctx: &AnalyzeContext<'_>) -> Vec<Value> {
         let mut entities = self.entities.recognize(text);
         entities.extend(self.system.recognize(text, ctx));
         entities::sort_and_resolve(&mut entities);
-        Analysis {
-            intents,
-            entities: entities.into_iter().map(|e| e.to_json()).collect(),
-        }
+        entities.into_iter().map(|e| e.to_json()).collect()
+    }
+
+    /// Regex patterns of the skill's pattern entities that did not compile, as
+    /// `(entity, pattern)`: the server should log them at load (they never match).
+    pub fn rejected_patterns(&self) -> &[(String, String)] {
+        self.entities.rejected_patterns()
     }
 
     /// Approximate heap bytes held by the trained model.
     pub fn memory_bytes(&self) -> usize {
         self.intents.as_ref().map_or(0, IntentModel::memory_bytes) + self.entities.memory_bytes()
     }
+}
+
+/// Whether this build can run the encoder model (`ModelChoice::Encoder`); when false, the server
+/// should use the fast model for `model = "auto"` and report an explicit `encoder` as unavailable.
+pub fn encoder_supported() -> bool {
+    false
 }
 
 /// Confidences are reported with 4 decimals, as Watson does in practice.
@@ -262,6 +284,112 @@ mod tests {
         );
         assert!(a.intents.is_empty());
         assert!(a.entities.is_empty());
+    }
+
+    fn travel_skill() -> Value {
+        let ex = |v: &[&str]| v.iter().map(|t| json!({"text": t})).collect::<Vec<_>>();
+        json!({"language": "en",
+            "intents": [
+                {"intent": "book_flight", "examples": ex(&["book a flight to Paris", "I need a plane ticket", "fly me to London", "reserve a flight for tomorrow", "buy airline tickets", "find flights to Rome"])},
+                {"intent": "weather", "examples": ex(&["what's the weather like", "will it rain today", "is it sunny outside", "weather forecast for tomorrow", "how hot is it", "do I need an umbrella"])},
+                {"intent": "greeting", "examples": ex(&["hello", "hi there", "good morning", "hey", "hello, how are you", "greetings"])},
+                {"intent": "cancel", "examples": ex(&["cancel my booking", "I want to cancel", "cancel the reservation", "please cancel my trip", "drop my booking", "cancel it"])},
+                {"intent": "goodbye", "examples": ex(&["bye", "goodbye", "see you later", "talk to you soon", "bye bye", "I'm leaving"])}
+            ],
+            "counterexamples": [{"text": "tell me a joke"}, {"text": "what is the meaning of life"}],
+            "entities": [{"entity": "city", "values": [{"value": "Paris", "synonyms": ["paree"]}, {"value": "London"}]}]
+        })
+    }
+
+    fn top(nlu: &Nlu, text: &str) -> (String, f32) {
+        nlu.classify(text)
+            .first()
+            .map(|(n, c)| (n.to_string(), *c))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn case_punctuation_accents_and_misspellings_keep_the_answer() {
+        let nlu = Nlu::train(&travel_skill(), &NluOptions::default()).expect("trains");
+        for text in [
+            "book a flight to paris",
+            "BOOK A FLIGHT TO PARÍS!!!",
+            "Book a flight, to Paris?",
+            "bok a flihgt to paris",
+        ] {
+            let (name, conf) = top(&nlu, text);
+            assert_eq!(name, "book_flight", "{text}");
+            assert!(conf >= 0.2, "{text}: {conf}");
+        }
+        assert_eq!(top(&nlu, "wheather forcast").0, "weather");
+    }
+
+    #[test]
+    fn confidences_are_independent_scores_in_range_and_sorted() {
+        let nlu = Nlu::train(&travel_skill(), &NluOptions::default()).expect("trains");
+        let r = nlu.classify("hello there");
+        assert_eq!(r.len(), 5);
+        assert!(r.iter().all(|(_, c)| (0.0..=1.0).contains(c)));
+        assert!(r.windows(2).all(|w| w[0].1 >= w[1].1));
+        assert_eq!(r[0].0, "greeting");
+        assert!(r[1].1 < 0.2, "runner-up should not match: {r:?}");
+    }
+
+    #[test]
+    fn counterexamples_and_off_topic_inputs_are_irrelevant() {
+        let nlu = Nlu::train(&travel_skill(), &NluOptions::default()).expect("trains");
+        for text in [
+            "tell me a joke",
+            "what is the meaning of life",
+            "quantum chromodynamics lattice",
+        ] {
+            let r = top(&nlu, text);
+            assert!(r.1 < 0.2, "{text}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn analyze_returns_watson_shapes() {
+        let nlu = Nlu::train(&travel_skill(), &NluOptions::default()).expect("trains");
+        let a = nlu.analyze(
+            "fly me to paree",
+            &AnalyzeContext {
+                timezone: None,
+                reference_time: chrono::Utc::now(),
+            },
+        );
+        assert_eq!(a.intents[0]["intent"], json!("book_flight"));
+        assert!(a.intents[0]["confidence"].as_f64().is_some());
+        assert_eq!(
+            a.entities,
+            vec![
+                json!({"entity": "city", "location": [10, 15], "value": "Paris", "confidence": 1.0, "literal": "paree"})
+            ]
+        );
+    }
+
+    #[test]
+    fn german_and_unknown_languages_train_and_classify() {
+        for lang in ["de", "xx-yy", ""] {
+            let mut ws = travel_skill();
+            ws["language"] = json!(lang);
+            let nlu = Nlu::train(&ws, &NluOptions::default()).expect("trains");
+            assert_eq!(top(&nlu, "goodbye").0, "goodbye", "{lang}");
+        }
+    }
+
+    #[test]
+    fn encoder_choice_is_reported_unavailable() {
+        let opts = NluOptions {
+            model: ModelChoice::Encoder {
+                model_dir: "/nonexistent".into(),
+            },
+        };
+        assert!(!encoder_supported());
+        assert!(matches!(
+            Nlu::train(&travel_skill(), &opts),
+            Err(NluError::ModelUnavailable(_))
+        ));
     }
 
     #[test]

@@ -18,8 +18,8 @@ fn shared() -> Option<PathBuf> {
 }
 
 /// Accuracy recorded in BENCHMARKS.md for the fast model; CI fails 1 point below.
-const BRAUN_ALL_THREE: f64 = 0.9343;
-const HWU64_10SHOT: f64 = 0.7565;
+const BRAUN_ALL_THREE: f64 = 0.9270;
+const HWU64_10SHOT: f64 = 0.7602;
 
 fn run(root: &std::path::Path, set: &str) -> (usize, usize) {
     let dir = root.join("nlu").join(set);

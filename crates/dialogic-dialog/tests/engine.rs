@@ -509,3 +509,12 @@ fn odd_contexts_and_inputs_never_panic() {
         }
     }
 }
+
+#[test]
+fn skills_and_turns_can_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Skill>();
+    send::<dialogic_dialog::Turn<'static>>();
+    send_sync::<TurnOutput>();
+}

@@ -28,6 +28,7 @@ pub mod secret;
 pub mod signing;
 pub mod target;
 pub mod verify;
+pub mod watson;
 
 pub use client::{Client, ClientOptions};
 pub use error::{CallError, VerifyError, WebhookError};
@@ -36,3 +37,4 @@ pub use secret::Secret;
 pub use signing::{sign_jwt, sign_standard, Claims};
 pub use target::{new_webhook_id, Auth, OutboundRequest, Reply, Target};
 pub use verify::{verify_jwt, verify_signature, SignatureParts, DEFAULT_TOLERANCE};
+pub use watson::{HookFailure, PreOutcome};

@@ -769,6 +769,78 @@ pub async fn concurrent_claimers_never_share_a_row(h: &Harness) {
     assert_eq!(seen, expected);
 }
 
+pub async fn concurrent_workers_deliver_each_session_in_order(h: &Harness) {
+    const SESSIONS: usize = 24;
+    const PER_SESSION: usize = 4;
+    let s = &h.store;
+    let other = h.reopen().await;
+    // Interleaved commits, so sessions' events are spread through the table.
+    for k in 0..PER_SESSION {
+        for i in 0..SESSIONS {
+            s.commit_turn(&stateless_turn(
+                &format!("e{i}-{k}"),
+                &format!("s{i}"),
+                None,
+                0,
+            ))
+            .await
+            .unwrap();
+        }
+    }
+    let ledger = Arc::new(std::sync::Mutex::new(Vec::<(String, i64)>::new()));
+    let mut tasks = Vec::new();
+    for w in 0..6 {
+        let store = if w % 2 == 0 { s.clone() } else { other.clone() };
+        let ledger = ledger.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut idle_rounds = 0u32;
+            loop {
+                if ledger.lock().unwrap().len() == SESSIONS * PER_SESSION {
+                    return;
+                }
+                let got = store.claim_deliveries(t(10), LEASE, 4).await.unwrap();
+                if got.is_empty() {
+                    // Others hold the heads; their successors become due when they finish.
+                    idle_rounds += 1;
+                    assert!(idle_rounds < 200_000, "no progress");
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                for d in got {
+                    ledger
+                        .lock()
+                        .unwrap()
+                        .push((d.session_id.clone(), d.sequence));
+                    store
+                        .record_attempt(
+                            &attempt(&d.id, t(10), Some(200)),
+                            &AttemptOutcome::Delivered,
+                        )
+                        .await
+                        .unwrap();
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let ledger = ledger.lock().unwrap().clone();
+    assert_eq!(
+        ledger.len(),
+        SESSIONS * PER_SESSION,
+        "each event exactly once"
+    );
+    let mut per_session: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (session, seq) in ledger {
+        per_session.entry(session).or_default().push(seq);
+    }
+    assert_eq!(per_session.len(), SESSIONS);
+    for (session, seqs) in per_session {
+        assert_eq!(seqs, [1, 2, 3, 4], "{session} out of order");
+    }
+}
+
 pub async fn record_attempt_outcomes(h: &Harness) {
     let s = &h.store;
     for id in ["ok", "retry", "dead"] {

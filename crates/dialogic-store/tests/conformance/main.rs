@@ -54,6 +54,7 @@ conformance!(
     claim_respects_due_time_and_limit,
     dead_event_does_not_block_its_session,
     concurrent_claimers_never_share_a_row,
+    concurrent_workers_deliver_each_session_in_order,
     record_attempt_outcomes,
     record_attempt_never_undoes_delivered,
     record_attempt_unknown_delivery,

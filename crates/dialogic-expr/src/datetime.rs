@@ -215,8 +215,13 @@ fn render(dt: &Dt) -> String {
     }
 }
 
+/// The error for a value that is not a date/time (the value itself is not echoed: it may be
+/// private).
 fn bad_date(s: &str) -> EvalError {
-    EvalError::new(format!("`{s}` is not a date/time value"))
+    EvalError::new(format!(
+        "a {}-character string is not a date/time value (expected yyyy-MM-dd, HH:mm[:ss] or yyyy-MM-dd HH:mm:ss[ zone])",
+        s.chars().count()
+    ))
 }
 
 /// Date methods on a string receiver.
@@ -235,10 +240,7 @@ pub(crate) fn method(
                 return Err(bad_date(&other_s));
             };
             let Some(ord) = compare(&dt, &other) else {
-                ev.log(
-                    "error",
-                    format!("cannot compare date/time `{s}` with `{other_s}`"),
-                );
+                ev.log("error", "cannot compare a date with a time".to_string());
                 return Ok(Value::Bool(false));
             };
             use std::cmp::Ordering::*;

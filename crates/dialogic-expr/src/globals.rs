@@ -133,13 +133,13 @@ pub(crate) fn static_call(
             s.trim()
                 .parse::<i64>()
                 .map(int)
-                .map_err(|_| EvalError::new(format!("NumberFormatException: `{s}`")))
+                .map_err(|_| EvalError::new("NumberFormatException: not an integer"))
         }
         ("Double" | "Float", "parseDouble" | "parseFloat" | "valueOf") => {
             let s = str_arg(args, 0).unwrap_or_default();
             match value::parse_num(s.trim()) {
                 Some(n) => float(n.f()),
-                None => Err(EvalError::new(format!("NumberFormatException: `{s}`"))),
+                None => Err(EvalError::new("NumberFormatException: not a number")),
             }
         }
         ("Integer" | "Long" | "Double", "toString") => Ok(Value::String(

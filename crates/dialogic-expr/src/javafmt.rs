@@ -114,8 +114,8 @@ pub(crate) fn format(fmt: &str, args: &[Value]) -> Result<String, EvalError> {
 fn number(arg: &Value, conv: char) -> Result<Num, EvalError> {
     num_lenient(arg).ok_or_else(|| {
         EvalError::new(format!(
-            "format: `%{conv}` needs a number, got {}",
-            java_string(arg)
+            "format: `%{conv}` needs a number, got a {}",
+            crate::value::type_name(arg)
         ))
     })
 }

@@ -346,3 +346,37 @@ fn json_template_renders_every_string_and_keeps_types() {
     let bad = JsonTemplate::compile(&json!({"a": [1, "<? 1 + ?>"]})).expect_err("bad island");
     assert_eq!(bad.0, "$.a[1]");
 }
+
+#[test]
+fn runtime_errors_do_not_echo_values() {
+    let scope = Scope {
+        context: json!({"pw": "hunter2xyz"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        ..Scope::default()
+    };
+    for src in [
+        "$pw.plusDays(1)",
+        "$pw.before('2024-01-01')",
+        "'2024-01-01'.after($pw)",
+        "T(Integer).parseInt($pw)",
+        "T(Double).parseDouble($pw)",
+        "T(String).format('%d', $pw)",
+        "$pw.toJson()",
+        "$pw - 1",
+        "$pw.nosuch()",
+        "$pw.substring(99)",
+        "$pw.reformatDateTime('yyyy')",
+    ] {
+        let o = run(&Kind::Expr, src, &scope).expect("compiles");
+        assert!(!o.logs.is_empty(), "{src} should fail at run time");
+        for l in &o.logs {
+            assert!(
+                !l.message.contains("hunter2xyz"),
+                "{src} leaked the value: {}",
+                l.message
+            );
+        }
+    }
+}

@@ -129,6 +129,10 @@ pub(crate) fn call(
         "toJson" if !recv.is_string() && !recv.is_null() && args.is_empty() => {
             return Ok(recv.clone())
         }
+        // `find` also searches arrays and objects, as their JSON text (spec §5.5).
+        "find" if recv.is_array() || recv.is_object() => {
+            return string::call(name, &recv.to_string(), args, regex)
+        }
         _ => {}
     }
     match recv {

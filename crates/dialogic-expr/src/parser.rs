@@ -111,9 +111,8 @@ impl Parser {
     }
     fn advance(&mut self) -> Token {
         let t = self.peek_token();
-        if self.pos < self.toks.len() - 1 {
-            self.pos += 1;
-        }
+        // Past the end `peek` keeps returning Eof; counting on lets `pos -= 1` undo any advance.
+        self.pos += 1;
         t
     }
     fn error<T>(&self, message: String) -> Result<T, CompileError> {

@@ -380,3 +380,29 @@ fn runtime_errors_do_not_echo_values() {
         }
     }
 }
+
+#[test]
+fn compile_time_facts() {
+    let mutates = |s: &str| Expr::compile(s).map(|e| e.may_mutate()).unwrap_or(false);
+    assert!(mutates("$a.append(1)"));
+    assert!(mutates("output.clear()"));
+    assert!(mutates("context.remove('x') || true"));
+    assert!(!mutates("#order && @size:large"));
+    assert!(!mutates("$a.size() > 1"));
+    let constant = |s: &str| {
+        Template::compile(s)
+            .map(|t| t.is_constant())
+            .unwrap_or(false)
+    };
+    assert!(constant("plain"));
+    assert!(constant("costs \\$5 at \\@home"));
+    assert!(!constant("hi $name"));
+    assert!(!constant("<? 1 ?>"));
+    let e = Expr::compile("$x == ").expect_err("incomplete");
+    assert_eq!(e.span, (6, 6));
+    assert!(e.to_string().contains("expected a value"), "{e}");
+    let t = Template::compile("ok <? 1 + ?> ok").expect_err("bad island");
+    assert_eq!(t.span.0, 10, "span is relative to the template: {t}");
+    let src = Expr::compile("  #a || #b ").expect("compiles");
+    assert_eq!(src.source(), "  #a || #b ");
+}

@@ -221,21 +221,33 @@ pub(crate) fn order_children(
             }
         }
     }
-    // Parent cycles.
+    // Parent cycles, in linear time: walk up from every node, marking the path.
+    // 0 = not seen, 1 = on the current path, 2 = known to reach the root.
+    let mut mark = vec![0u8; n];
     for i in 0..n {
-        let mut seen = HashSet::new();
-        let mut cur = parent_of[i];
+        let mut path = Vec::new();
+        let mut cur = Some(i);
         while let Some(c) = cur {
-            if !seen.insert(c) || c == i {
-                problems.push(Problem::new(
-                    &ids[i],
-                    "parent",
-                    "the parent chain forms a cycle",
-                ));
-                parent_of[i] = None;
-                break;
+            match mark[c] {
+                2 => break,
+                1 => {
+                    problems.push(Problem::new(
+                        &ids[c],
+                        "parent",
+                        "the parent chain forms a cycle",
+                    ));
+                    parent_of[c] = None;
+                    break;
+                }
+                _ => {
+                    mark[c] = 1;
+                    path.push(c);
+                    cur = parent_of[c];
+                }
             }
-            cur = parent_of[c];
+        }
+        for p in path {
+            mark[p] = 2;
         }
     }
     // Group by parent (None = root, index n).

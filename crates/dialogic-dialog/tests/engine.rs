@@ -518,3 +518,19 @@ fn skills_and_turns_can_cross_threads() {
     send::<dialogic_dialog::Turn<'static>>();
     send_sync::<TurnOutput>();
 }
+
+#[test]
+fn parent_cycles_and_long_chains_load_quickly() {
+    let err = Skill::from_value(json!({"dialog_nodes": [
+        {"dialog_node": "a", "parent": "b"}, {"dialog_node": "b", "parent": "a"}, {"dialog_node": "r", "conditions": "true"}
+    ]}));
+    assert!(err.is_err_and(|e| e.problems.iter().any(|p| p.message.contains("cycle"))));
+    // A 20,000-node chain of children.
+    let mut nodes =
+        vec![json!({"dialog_node": "n0", "conditions": "true", "output": text("", "deep")})];
+    for i in 1..20_000 {
+        nodes.push(json!({"dialog_node": format!("n{i}"), "parent": format!("n{}", i - 1), "conditions": "true"}));
+    }
+    let s = skill(Value::Array(nodes));
+    assert_eq!(texts(&say(&s, &json!({}), "x")), vec!["deep"]);
+}

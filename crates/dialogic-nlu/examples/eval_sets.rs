@@ -61,6 +61,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 cfg.dropout_weight = next().parse()?;
                 i += 1;
             }
+            "--average" => {
+                cfg.train.average = true;
+                cfg.train_small.average = true;
+            }
             "--softmax" => cfg.large_from = f32::INFINITY,
             "--hinge-all" => cfg.large_from = 0.0,
             "--epochs" => {

@@ -19,28 +19,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t0 = Instant::now();
     let nlu = Nlu::train(&skill, &NluOptions::default())?;
     let train = t0.elapsed().as_secs_f64();
-    let mut lat: Vec<f64> = Vec::with_capacity(texts.len() * 3);
-    for _ in 0..3 {
-        for t in &texts {
-            let s = Instant::now();
-            let r = nlu.classify(t);
-            lat.push(s.elapsed().as_secs_f64() * 1e6);
-            std::hint::black_box(r);
-        }
-    }
-    lat.sort_by(f64::total_cmp);
-    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p) as usize];
     println!(
-        "set {set}: train {train:.2} s, model {:.1} MiB",
+        "set {set}: train {train:.2} s (wall), model {:.1} MiB",
         nlu.memory_bytes() as f64 / 1048576.0
     );
-    println!(
-        "classify latency over {} calls: p50 {:.1} us, p90 {:.1} us, p99 {:.1} us, max {:.1} us",
-        lat.len(),
-        pct(0.5),
-        pct(0.9),
-        pct(0.99),
-        pct(1.0)
-    );
+    // Every utterance 5 times in a row: all calls, and the best of 5 per utterance (what the
+    // code costs, without the scheduler's preemptions on a shared machine).
+    let mut all: Vec<f64> = Vec::with_capacity(texts.len() * 5);
+    let mut best: Vec<f64> = Vec::with_capacity(texts.len());
+    for t in &texts {
+        let mut b = f64::INFINITY;
+        for _ in 0..5 {
+            let s = Instant::now();
+            let r = nlu.classify(t);
+            let us = s.elapsed().as_secs_f64() * 1e6;
+            std::hint::black_box(r);
+            all.push(us);
+            b = b.min(us);
+        }
+        best.push(b);
+    }
+    for (name, lat) in [
+        ("all calls", &mut all),
+        ("best of 5 per utterance", &mut best),
+    ] {
+        lat.sort_by(f64::total_cmp);
+        let n = lat.len();
+        let pct = |p: f64| lat[((n as f64 - 1.0) * p) as usize];
+        println!(
+            "classify, {name} ({n}): p50 {:.1} us, p90 {:.1} us, p99 {:.1} us, max {:.1} us",
+            pct(0.5),
+            pct(0.9),
+            pct(0.99),
+            pct(1.0)
+        );
+    }
     Ok(())
 }

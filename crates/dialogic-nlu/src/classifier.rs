@@ -18,6 +18,8 @@ pub struct TrainParams {
     pub seed: u64,
     /// Multiclass hinge loss (Crammer-Singer) instead of softmax cross-entropy.
     pub hinge: bool,
+    /// Average the weights of the second half of the epochs.
+    pub average: bool,
 }
 
 impl Default for TrainParams {
@@ -28,6 +30,7 @@ impl Default for TrainParams {
             eta0: 0.1,
             seed: 7,
             hinge: true,
+            average: false,
         }
     }
 }
@@ -105,7 +108,12 @@ impl Linear {
         let mut scale = 1f32;
         let mut z = vec![0f32; classes];
         let mut active: Vec<usize> = Vec::with_capacity(classes);
-        for _ in 0..p.epochs {
+        // Polyak averaging of the end-of-epoch weights over the second half of training.
+        let avg_from = if p.average { p.epochs / 2 } else { p.epochs };
+        let mut avg_w: Vec<f32> = Vec::new();
+        let mut avg_b = vec![0f32; classes];
+        let mut snapshots = 0f32;
+        for epoch in 0..p.epochs {
             rng.shuffle(&mut order);
             for &i in &order {
                 let eta = p.eta0 * (1.0 - step / total).max(0.02);
@@ -174,6 +182,31 @@ impl Linear {
                     scale = 1.0;
                 }
             }
+            if epoch >= avg_from {
+                if avg_w.is_empty() {
+                    avg_w = vec![0f32; w.len()];
+                }
+                for (a, x) in avg_w.iter_mut().zip(&w) {
+                    *a += scale * x;
+                }
+                for (a, x) in avg_b.iter_mut().zip(&b) {
+                    *a += x;
+                }
+                snapshots += 1.0;
+            }
+        }
+        if snapshots > 0.0 {
+            for a in avg_w.iter_mut() {
+                *a /= snapshots;
+            }
+            for a in avg_b.iter_mut() {
+                *a /= snapshots;
+            }
+            return Linear {
+                classes,
+                w: avg_w,
+                b: avg_b,
+            };
         }
         for x in w.iter_mut() {
             *x *= scale;

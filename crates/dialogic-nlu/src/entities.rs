@@ -153,6 +153,32 @@ pub fn edit_distance(a: &[char], b: &[char], max: usize) -> Option<usize> {
     (d <= max).then_some(d)
 }
 
+/// The word and every string made from it by deleting up to `d` characters.
+fn deletions(word: &[char], d: usize) -> Vec<String> {
+    let mut out: Vec<Vec<char>> = vec![word.to_vec()];
+    let mut frontier: Vec<Vec<char>> = vec![word.to_vec()];
+    for _ in 0..d {
+        let mut next = Vec::new();
+        for w in &frontier {
+            if w.len() <= 1 {
+                continue;
+            }
+            for k in 0..w.len() {
+                let mut v = w.clone();
+                v.remove(k);
+                next.push(v);
+            }
+        }
+        next.sort_unstable();
+        next.dedup();
+        out.extend(next.iter().cloned());
+        frontier = next;
+    }
+    out.sort_unstable();
+    out.dedup();
+    out.into_iter().map(|v| v.into_iter().collect()).collect()
+}
+
 /// Edits tolerated for a word of `n` letters.
 fn allowed_edits(n: usize) -> usize {
     match n {
@@ -194,8 +220,11 @@ pub struct EntityRecognizer {
     phrases: Vec<Phrase>,
     /// First word key -> phrases starting with it.
     by_first: HashMap<String, Vec<usize>>,
-    /// Phrases of fuzzy entities, for the misspelling pass.
-    fuzzy_phrases: Vec<usize>,
+    /// Fuzzy phrases by deletion variants of their first word (symmetric-deletion index: a word
+    /// within `d` edits of an input token shares a variant with `d` or fewer deletions).
+    fuzzy_first: HashMap<String, Vec<usize>>,
+    /// Whether a phrase belongs to a fuzzy entity.
+    fuzzy_phrase: Vec<bool>,
     patterns: Vec<PatternValue>,
     /// Patterns that failed to compile: `(entity, pattern)`.
     rejected_patterns: Vec<(String, String)>,
@@ -362,8 +391,16 @@ impl EntityRecognizer {
         let chars = toks.iter().map(|t| t.text.chars().collect()).collect();
         let id = self.phrases.len();
         self.by_first.entry(keys[0].clone()).or_default().push(id);
-        if self.entities.get(entity).is_some_and(|d| d.fuzzy) && value.is_some() {
-            self.fuzzy_phrases.push(id);
+        let fuzzy = self.entities.get(entity).is_some_and(|d| d.fuzzy) && value.is_some();
+        self.fuzzy_phrase.push(fuzzy);
+        if fuzzy {
+            let first: Vec<char> = toks[0].text.chars().collect();
+            for variant in deletions(&first, allowed_edits(first.len())) {
+                let v = self.fuzzy_first.entry(variant).or_default();
+                if v.last() != Some(&id) {
+                    v.push(id);
+                }
+            }
         }
         self.phrases.push(Phrase {
             entity,
@@ -411,8 +448,27 @@ impl EntityRecognizer {
                     }
                 }
             }
-            if fuzzy {
-                for &id in &self.fuzzy_phrases {
+            if fuzzy && !self.fuzzy_first.is_empty() {
+                let mut candidates: Vec<usize> = self
+                    .by_first
+                    .get(&keys[i])
+                    .map(|v| {
+                        v.iter()
+                            .copied()
+                            .filter(|&id| self.fuzzy_phrase[id])
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if chars[i].len() <= 32 {
+                    for variant in deletions(&chars[i], 2) {
+                        if let Some(ids) = self.fuzzy_first.get(&variant) {
+                            candidates.extend(ids);
+                        }
+                    }
+                }
+                candidates.sort_unstable();
+                candidates.dedup();
+                for &id in &candidates {
                     let p = &self.phrases[id];
                     let n = p.keys.len();
                     if i + n > keys.len() || keys[i..i + n] == p.keys[..] {
@@ -794,6 +850,13 @@ mod tests {
             Some(1)
         );
         assert_eq!(edit_distance(&a, &b, 1), None);
+    }
+
+    #[test]
+    fn deletion_variants() {
+        let w: Vec<char> = "abc".chars().collect();
+        assert_eq!(deletions(&w, 1), vec!["ab", "abc", "ac", "bc"]);
+        assert_eq!(deletions(&w, 0), vec!["abc"]);
     }
 
     #[test]

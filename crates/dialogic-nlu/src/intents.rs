@@ -51,6 +51,7 @@ impl Default for IntentConfig {
                 eta0: 1.0,
                 seed: 7,
                 hinge: false,
+                average: false,
             },
             large_from: 60.0,
             calibrate: true,

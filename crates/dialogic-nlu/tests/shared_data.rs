@@ -130,3 +130,109 @@ fn banking_skill_recognises_its_entities_and_intents() {
         a.intents[0]
     );
 }
+
+/// Random inputs (digits, symbols, words, accents, emoji, long runs) never panic and always give
+/// well-formed answers. Uses a small built-in skill so it runs without ../shared too.
+#[test]
+fn random_inputs_never_panic() {
+    let skill = serde_json::json!({"language": "en",
+    "intents": [
+        {"intent": "a", "examples": [{"text": "pay my bill tomorrow"}, {"text": "transfer $50"}]},
+        {"intent": "b", "examples": [{"text": "hello there"}, {"text": "good morning"}]}
+    ],
+    "entities": [
+        {"entity": "sys-number", "values": []}, {"entity": "sys-date", "values": []},
+        {"entity": "sys-time", "values": []}, {"entity": "sys-currency", "values": []},
+        {"entity": "sys-percentage", "values": []},
+        {"entity": "acct", "fuzzy_match": true, "values": [{"value": "checking", "synonyms": ["current account"]}]},
+        {"entity": "code", "values": [{"value": "c", "type": "patterns", "patterns": ["[A-Z]{2}\\d+"]}]}
+    ]});
+    let nlu = Nlu::train(&skill, &NluOptions::default()).expect("trains");
+    let pieces = [
+        "5",
+        "12",
+        ":",
+        "30",
+        "pm",
+        "a.m.",
+        "$",
+        "€",
+        "%",
+        "-",
+        "/",
+        ".",
+        ",",
+        "tomorrow",
+        "next",
+        "friday",
+        "may",
+        "the",
+        "5th",
+        "of",
+        "in",
+        "2",
+        "hours",
+        "ago",
+        "between",
+        "and",
+        "to",
+        "twenty",
+        "five",
+        "hundred",
+        "million",
+        "point",
+        "minus",
+        "checkng",
+        "current",
+        "AB12",
+        "é",
+        "ß",
+        "😀",
+        "\u{301}",
+        "'",
+        "o'clock",
+        "half",
+        "past",
+        "quarter",
+        "noon",
+        "9999999999",
+        "00",
+        "2024-02-30",
+        "13/13/2013",
+        " ",
+        "\t",
+        "\n",
+        "christmas",
+        "new",
+        "year's",
+        "eve",
+    ];
+    let ctx = AnalyzeContext {
+        timezone: Some("America/New_York"),
+        reference_time: chrono::Utc::now(),
+    };
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..3000 {
+        let mut text = String::new();
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let n = (state % 12) as usize;
+        for k in 0..n {
+            let r = state.rotate_left(5 * k as u32);
+            text.push_str(pieces[(r % pieces.len() as u64) as usize]);
+            if r % 3 != 0 {
+                text.push(' ');
+            }
+        }
+        let a = nlu.analyze(&text, &ctx);
+        let len = text.chars().count() as u64;
+        for e in &a.entities {
+            let s = e["location"][0].as_u64().expect("start");
+            let t = e["location"][1].as_u64().expect("end");
+            assert!(s < t && t <= len, "{text:?}: {e}");
+        }
+    }
+    let long = "9".repeat(5000) + &" tomorrow".repeat(500);
+    let _ = nlu.analyze(&long, &ctx);
+}

@@ -143,6 +143,27 @@ impl<'s> Ev<'s> {
         r
     }
 
+    /// Evaluate a node for its truth value (conditions), without materializing booleans.
+    pub(crate) fn truth(&self, node: &Node) -> Result<bool, EvalError> {
+        match node {
+            Node::And(a, b) => Ok(self.truth(a)? && self.truth(b)?),
+            Node::Or(a, b) => Ok(self.truth(a)? || self.truth(b)?),
+            Node::Not(a) => Ok(!self.truth(a)?),
+            Node::Intent(name) => Ok(shorthand::intent_is(self.sc.intents, name)),
+            Node::EntityHas(name, v) => Ok(shorthand::entity_has(&self.sc, name, v)),
+            Node::Special(s) => Ok(self.special(*s)),
+            Node::Lit(v) => Ok(truthy(v)),
+            Node::Var(name) => Ok(truthy(&self.var(name))),
+            Node::VarIs(name, v) => Ok(shorthand::equals_str(&self.var(name), v)),
+            Node::Bin(op @ (BinOp::Eq | BinOp::Ne), a, b) => {
+                let l = self.eval(a)?;
+                let r = self.eval(b)?;
+                Ok(operators::equals(&l, &r) == (*op == BinOp::Eq))
+            }
+            _ => Ok(truthy(&*self.eval(node)?)),
+        }
+    }
+
     fn eval_inner<'a>(&'a self, node: &'a Node) -> Out<'a> {
         match node {
             Node::Lit(v) => Ok(Cow::Borrowed(v)),
@@ -165,13 +186,13 @@ impl<'s> Ev<'s> {
                     None => Ok(Cow::Borrowed(&NULL)),
                 }
             }
-            Node::Not(a) => Ok(boolean(!truthy(&*self.eval(a)?))),
+            Node::Not(a) => Ok(boolean(!self.truth(a)?)),
             Node::Neg(a) => Ok(Cow::Owned(operators::negate(&*self.eval(a)?)?)),
-            Node::And(a, b) => Ok(boolean(truthy(&*self.eval(a)?) && truthy(&*self.eval(b)?))),
-            Node::Or(a, b) => Ok(boolean(truthy(&*self.eval(a)?) || truthy(&*self.eval(b)?))),
+            Node::And(a, b) => Ok(boolean(self.truth(a)? && self.truth(b)?)),
+            Node::Or(a, b) => Ok(boolean(self.truth(a)? || self.truth(b)?)),
             Node::Bin(op, a, b) => self.binary(*op, a, b),
             Node::Ternary(c, a, b) => {
-                if truthy(&*self.eval(c)?) {
+                if self.truth(c)? {
                     self.eval(a)
                 } else {
                     self.eval(b)

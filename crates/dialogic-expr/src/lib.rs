@@ -128,8 +128,8 @@ impl Expr {
     }
     /// Evaluate as a condition, with Watson truthiness (a runtime error is false).
     pub fn is_true(&self, env: &mut Env<'_>) -> bool {
-        run(env, |ev| match ev.eval(&self.node) {
-            Ok(v) => truthy(&v),
+        run(env, |ev| match ev.truth(&self.node) {
+            Ok(v) => v,
             Err(e) => {
                 report(ev, &self.src, e);
                 false

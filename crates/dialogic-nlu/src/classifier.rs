@@ -36,7 +36,7 @@ impl Default for TrainParams {
 }
 
 /// A trained linear model.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Linear {
     classes: usize,
     w: Vec<f32>,
@@ -86,6 +86,16 @@ pub fn softmax(z: &mut [f32]) {
         for x in z.iter_mut() {
             *x /= s;
         }
+    }
+}
+
+impl std::fmt::Debug for Linear {
+    // The weights can be millions of numbers: never print them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Linear")
+            .field("classes", &self.classes)
+            .field("features", &(self.w.len() / self.classes.max(1)))
+            .finish()
     }
 }
 

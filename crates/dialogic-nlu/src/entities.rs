@@ -213,7 +213,7 @@ struct EntityDef {
 }
 
 /// The skill's entity recognizer (everything except system entities).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct EntityRecognizer {
     english: bool,
     entities: Vec<EntityDef>,
@@ -232,6 +232,16 @@ pub struct EntityRecognizer {
 
 fn words_of(text: &str) -> Vec<Token> {
     tokenize(&Normalized::new(text))
+}
+
+impl std::fmt::Debug for EntityRecognizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntityRecognizer")
+            .field("entities", &self.entities.len())
+            .field("phrases", &self.phrases.len())
+            .field("patterns", &self.patterns.len())
+            .finish()
+    }
 }
 
 impl EntityRecognizer {

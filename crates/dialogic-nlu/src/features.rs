@@ -107,7 +107,6 @@ struct Raw {
 }
 
 /// Extracts features and holds the fitted vocabulary and IDF weights.
-#[derive(Debug)]
 pub struct Featurizer {
     config: FeatureConfig,
     stemmer: Stemmer,
@@ -115,6 +114,16 @@ pub struct Featurizer {
     vocab: IdMap<u32>,
     idf: Vec<f32>,
     group: Vec<u8>,
+}
+
+impl std::fmt::Debug for Featurizer {
+    // The vocabulary can hold hundreds of thousands of entries: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Featurizer")
+            .field("config", &self.config)
+            .field("features", &self.idf.len())
+            .finish()
+    }
 }
 
 impl Featurizer {

@@ -272,6 +272,12 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_stays_small() {
+        let nlu = Nlu::train(&travel_skill(), &NluOptions::default()).expect("trains");
+        assert!(format!("{nlu:?}").len() < 4000);
+    }
+
+    #[test]
     fn empty_workspace_trains_and_answers_nothing() {
         let nlu = Nlu::train(&json!({"language": "en"}), &NluOptions::default())
             .expect("an empty workspace trains");

@@ -105,12 +105,18 @@ impl SystemEntities {
                 extra,
             }
         };
-        for n in &nums {
+        let roles = number_ranges(&toks, &nums, self.english);
+        for (k, n) in nums.iter().enumerate() {
             let numeric = json_number(n.value);
             if self.number {
                 let mut extra = Map::new();
+                let mut interp = json!({"numeric_value": numeric});
+                if let Some((role, link)) = &roles[k] {
+                    extra.insert("role".into(), json!({"type": role}));
+                    interp["range_link"] = json!(link);
+                }
                 extra.insert("metadata".into(), json!({"numeric_value": numeric}));
-                extra.insert("interpretation".into(), json!({"numeric_value": numeric}));
+                extra.insert("interpretation".into(), interp);
                 out.push(mk(
                     "sys-number",
                     span(n.first, n.last),
@@ -189,6 +195,38 @@ impl SystemEntities {
         }
         out
     }
+}
+
+/// Number ranges: "between 5 and 10", "from 5 to 10", "5 to 10", "5-10", "5 through 10" give
+/// the two numbers the roles `number_from` / `number_to` and a shared `range_link`.
+fn number_ranges(
+    toks: &[scan::Tok],
+    nums: &[numbers::NumSpan],
+    english: bool,
+) -> Vec<Option<(&'static str, String)>> {
+    let mut roles = vec![None; nums.len()];
+    let mut link = 0;
+    for k in 1..nums.len() {
+        let (a, b) = (&nums[k - 1], &nums[k]);
+        if roles[k - 1].is_some() || b.first != a.last + 1 {
+            continue;
+        }
+        let sep = &toks[a.last];
+        let between = a.first > 0 && toks[a.first - 1].is_word("between");
+        let ok = (sep.is_sym('-') && a.value <= b.value && a.value >= 0.0)
+            || (english
+                && (sep.is_word("to")
+                    || sep.is_word("through")
+                    || sep.is_word("thru")
+                    || (sep.is_word("and") && between)));
+        if ok {
+            link += 1;
+            let l = format!("number_range_{link}");
+            roles[k - 1] = Some(("number_from", l.clone()));
+            roles[k] = Some(("number_to", l));
+        }
+    }
+    roles
 }
 
 #[cfg(test)]
@@ -468,6 +506,34 @@ mod tests {
             f.contains(&("sys-time".into(), "4pm".into(), "16:00:00".into())),
             "{f:?}"
         );
+    }
+
+    #[test]
+    fn number_ranges_get_roles() {
+        for text in ["between 5 and 10", "from 5 to 10", "5-10"] {
+            let mut v = SystemEntities::all("en").recognize(text, &ctx(None));
+            sort_and_resolve(&mut v);
+            let nums: Vec<(String, Value)> = v
+                .iter()
+                .filter(|e| e.entity == "sys-number")
+                .map(|e| {
+                    (
+                        e.value.as_str().unwrap_or_default().to_string(),
+                        e.to_json()["role"]["type"].clone(),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                nums,
+                vec![
+                    ("5".into(), json!("number_from")),
+                    ("10".into(), json!("number_to"))
+                ],
+                "{text}"
+            );
+        }
+        let v = SystemEntities::all("en").recognize("5 and 10", &ctx(None));
+        assert!(v.iter().all(|e| e.to_json().get("role").is_none()));
     }
 
     #[test]

@@ -138,6 +138,28 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<u64>;
 
+    /// Deliveries per status, of one assistant or all. Both backends count in the database;
+    /// this default (for other implementations) sees at most `MAX_PAGE_LIMIT` per status.
+    async fn delivery_counts(&self, assistant_id: Option<&str>) -> Result<DeliveryCounts> {
+        let mut counts = DeliveryCounts::default();
+        for status in [
+            DeliveryStatus::Pending,
+            DeliveryStatus::Failed,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Dead,
+        ] {
+            let listed = self
+                .list_deliveries(&DeliveryQuery {
+                    assistant_id: assistant_id.map(str::to_owned),
+                    status: Some(status.as_str().to_owned()),
+                    limit: MAX_PAGE_LIMIT,
+                })
+                .await?;
+            counts.add(status, listed.len() as u64);
+        }
+        Ok(counts)
+    }
+
     async fn record_webhook_call(&self, call: &WebhookCallRecord) -> Result<()>;
     /// Newest first; `failed_only` = an error or a status outside 2xx; limit 0 = 100.
     async fn list_webhook_calls(&self, query: &WebhookCallQuery) -> Result<Vec<WebhookCallRecord>>;

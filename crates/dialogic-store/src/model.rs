@@ -169,6 +169,31 @@ impl std::fmt::Display for DeliveryStatus {
     }
 }
 
+/// How many deliveries are in each status (the outbox at a glance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeliveryCounts {
+    pub pending: u64,
+    pub failed: u64,
+    pub delivered: u64,
+    pub dead: u64,
+}
+
+impl DeliveryCounts {
+    pub fn total(&self) -> u64 {
+        self.pending + self.failed + self.delivered + self.dead
+    }
+
+    /// Add `n` deliveries with `status`.
+    pub fn add(&mut self, status: DeliveryStatus, n: u64) {
+        match status {
+            DeliveryStatus::Pending => self.pending += n,
+            DeliveryStatus::Failed => self.failed += n,
+            DeliveryStatus::Delivered => self.delivered += n,
+            DeliveryStatus::Dead => self.dead += n,
+        }
+    }
+}
+
 /// A delivery as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {

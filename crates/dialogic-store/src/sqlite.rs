@@ -22,9 +22,9 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use crate::cursor::LogCursor;
 use crate::error::{corrupt, corrupt_json, Result, StoreError};
 use crate::model::{
-    clamp_timeout, expiry, lease_end, page_limit, Attempt, AttemptOutcome, Delivery, DeliveryQuery,
-    DeliveryStatus, LogPage, LogQuery, LogRecord, Session, TurnCommit, WebhookCallQuery,
-    WebhookCallRecord,
+    clamp_timeout, expiry, lease_end, page_limit, Attempt, AttemptOutcome, Delivery,
+    DeliveryCounts, DeliveryQuery, DeliveryStatus, LogPage, LogQuery, LogRecord, Session,
+    TurnCommit, WebhookCallQuery, WebhookCallRecord,
 };
 use crate::Store;
 
@@ -609,6 +609,24 @@ impl Store for SqliteStore {
         .execute(&self.writer)
         .await?;
         Ok(r.rows_affected())
+    }
+
+    async fn delivery_counts(&self, assistant_id: Option<&str>) -> Result<DeliveryCounts> {
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT status, COUNT(*) AS n FROM deliveries");
+        if let Some(a) = assistant_id {
+            qb.push(" WHERE assistant_id = ").push_bind(a.to_owned());
+        }
+        qb.push(" GROUP BY status");
+        let rows = qb.build().fetch_all(&self.reader).await?;
+        let mut counts = DeliveryCounts::default();
+        for r in &rows {
+            let status: &str = r.try_get("status")?;
+            let n: i64 = r.try_get("n")?;
+            let status =
+                DeliveryStatus::parse(status).ok_or_else(|| corrupt("unknown delivery status"))?;
+            counts.add(status, n.max(0) as u64);
+        }
+        Ok(counts)
     }
 
     async fn record_webhook_call(&self, c: &WebhookCallRecord) -> Result<()> {

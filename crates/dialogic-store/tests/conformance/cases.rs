@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use dialogic_store::{
-    Attempt, AttemptOutcome, DeliveryQuery, DeliveryStatus, LogQuery, LogRecord, NewDelivery,
-    Session, SessionUpdate, Store, StoreError, TurnCommit, WebhookCallQuery, WebhookCallRecord,
+    Attempt, AttemptOutcome, DeliveryCounts, DeliveryQuery, DeliveryStatus, LogQuery, LogRecord,
+    NewDelivery, Session, SessionUpdate, Store, StoreError, TurnCommit, WebhookCallQuery,
+    WebhookCallRecord,
 };
 use serde_json::json;
 
@@ -973,6 +974,20 @@ pub async fn list_and_get_deliveries_with_attempts(h: &Harness) {
         .await
         .unwrap();
     assert_eq!(a1.len(), 3);
+    let counts = s.delivery_counts(None).await.unwrap();
+    assert_eq!(
+        counts,
+        DeliveryCounts {
+            pending: 2,
+            failed: 1,
+            delivered: 1,
+            dead: 0
+        }
+    );
+    assert_eq!(counts.total(), 4);
+    let counts = s.delivery_counts(Some("a2")).await.unwrap();
+    assert_eq!((counts.pending, counts.total()), (1, 1));
+    assert_eq!(s.delivery_counts(Some("zz")).await.unwrap().total(), 0);
     let failed = s
         .list_deliveries(&DeliveryQuery {
             status: Some("failed".into()),

@@ -191,6 +191,9 @@ async fn pre_message_skip_header_answers_instead_of_the_skill() {
     app.stop().await;
 }
 
+/// A failure case: name, how to make the receiver fail, the 422 message.
+type Case<'a> = (&'a str, Box<dyn Fn() + 'a>, &'a str);
+
 async fn failing(app: &TestApp, sid: &str) -> (u16, Value) {
     app.say(sid, "hello", json!({"debug": true})).await
 }
@@ -205,7 +208,7 @@ async fn pre_message_failures_under_each_policy() {
     let cont = spawn_app(&with_hooks(Some((&pre.url, "continue")), None, "")).await;
     let fail = spawn_app(&with_hooks(Some((&pre.url, "fail")), None, "")).await;
     let (cs, fs) = (cont.session("demo").await, fail.session("demo").await);
-    let cases: Vec<(&str, Box<dyn Fn()>, &str)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "status",
             Box::new(|| {
@@ -393,5 +396,52 @@ async fn a_custom_authorization_header_replaces_the_jwt() {
         pre.last().header("authorization").as_deref(),
         Some("Custom abc")
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn webhook_written_context_over_130kb_is_persisted() {
+    let post = Receiver::start().await;
+    post.respond_with(|req| {
+        let mut p = req["payload"].clone();
+        p["context"]["skills"]["main skill"]["user_defined"]["large"] = json!("x".repeat(300_000));
+        json!({"payload": p})
+    });
+    let app = spawn_app(&with_hooks(None, Some((&post.url, "fail")), "")).await;
+    let sid = app.session("demo").await;
+    let (s, r) = app.say(&sid, "hello", json!({})).await;
+    assert_eq!(s, 200, "{r}");
+    post.respond_with(|req| json!({"payload": req["payload"].clone()}));
+    let (s, r) = app.say(&sid, "help", json!({"return_context": true})).await;
+    assert_eq!(s, 200, "{}", r["error"]);
+    let large = r["context"]["skills"]["main skill"]["user_defined"]["large"]
+        .as_str()
+        .unwrap_or("");
+    assert_eq!(large.len(), 300_000, "read back next turn");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn private_addresses_are_refused_unless_allowed() {
+    let pre = Receiver::start().await;
+    let toml = format!(
+        "[webhooks]\nallow_http = true\nallow_private_addresses = false\n{}",
+        with_hooks(Some((&pre.url, "fail")), None, "")
+    );
+    // spawn_app allows private addresses; this config turns the guard back on.
+    let dir = crate::support::temp_dir();
+    let url = format!("sqlite://{}", dir.join("db.sqlite").display());
+    let app = crate::support::spawn_app_at_exact(&toml, dir, url).await;
+    let sid = app.session("demo").await;
+    let (s, r) = app.say(&sid, "hello", json!({})).await;
+    assert_eq!(s, 422, "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Webhook request failed: "),
+        "{r}"
+    );
+    assert_eq!(pre.count(), 0, "nothing was sent");
     app.stop().await;
 }

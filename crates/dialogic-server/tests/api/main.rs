@@ -7,6 +7,7 @@ mod dialog_webhooks;
 mod hooks;
 mod logs_and_ops;
 mod postgres;
+mod shared_skills;
 mod stateful;
 mod stateless;
 mod support;

@@ -48,7 +48,12 @@ pub async fn spawn_app(toml: &str) -> TestApp {
 /// Start on a given storage url (restart tests, Postgres).
 pub async fn spawn_app_at(toml: &str, dir: PathBuf, storage_url: String) -> TestApp {
     let full = format!("[webhooks]\nallow_http = true\nallow_private_addresses = true\n{toml}");
-    let mut loaded: LoadedConfig = load_str(&full, &dir).expect("config parses");
+    spawn_app_at_exact(&full, dir, storage_url).await
+}
+
+/// Start with exactly this config (no local-development webhook settings added).
+pub async fn spawn_app_at_exact(full: &str, dir: PathBuf, storage_url: String) -> TestApp {
+    let mut loaded: LoadedConfig = load_str(full, &dir).expect("config parses");
     loaded.config.storage.url = storage_url.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -62,6 +62,7 @@ fn skill_path(file: &str) -> Option<PathBuf> {
 struct Received {
     method: String,
     path: String,
+    query: Option<String>,
     headers: HeaderMap,
     body: Bytes,
 }
@@ -163,6 +164,7 @@ async fn receive(
     r.received.lock().unwrap().push(Received {
         method: method.to_string(),
         path: uri.path().to_owned(),
+        query: uri.query().map(str::to_owned),
         headers,
         body,
     });
@@ -210,6 +212,27 @@ impl Drop for TempDir {
     }
 }
 
+fn temp_dir(tag: &str) -> TempDir {
+    let dir = std::env::temp_dir().join(format!(
+        "dialogic-skill-webhooks-{tag}-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    TempDir(dir)
+}
+
+/// A copy of a corpus skill (in `dir`) whose `webhooks[0]` is replaced: how a user who edited
+/// the skill's webhook URL and headers would export it.
+fn skill_with_webhook(original: &std::path::Path, dir: &TempDir, webhook: Value) -> PathBuf {
+    let text = std::fs::read_to_string(original).expect("read the skill");
+    let mut skill: Value = serde_json::from_str(&text).expect("the skill is JSON");
+    skill["webhooks"] = json!([webhook]);
+    let path = dir.0.join("skill.json");
+    std::fs::write(&path, skill.to_string()).expect("write the skill copy");
+    path
+}
+
 fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -224,35 +247,58 @@ struct DialogHook<'a> {
     headers: &'a [(&'a str, &'a str)],
 }
 
+/// The global `[webhooks]` SSRF settings.
+#[derive(Clone, Copy)]
+struct Guards {
+    allow_http: bool,
+    allow_private_addresses: bool,
+}
+
+/// What local tests need: http:// to 127.0.0.1.
+const OPEN: Guards = Guards {
+    allow_http: true,
+    allow_private_addresses: true,
+};
+
 /// Start `dialogic serve` with one assistant `id` running `skill`, its dialog webhook pointed at
 /// the receiver.
 async fn start_server(id: &str, skill: &std::path::Path, hook: &DialogHook<'_>) -> Server {
-    let dir = std::env::temp_dir().join(format!(
-        "dialogic-skill-webhooks-{id}-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let dir = TempDir(dir);
+    start_server_with(id, skill, Some(hook), OPEN).await
+}
+
+/// Start `dialogic serve` with one assistant; `hook: None` leaves the skill's own URL in place.
+async fn start_server_with(
+    id: &str,
+    skill: &std::path::Path,
+    hook: Option<&DialogHook<'_>>,
+    guards: Guards,
+) -> Server {
+    let dir = temp_dir(id);
     let mut config = format!(
         "[server]\napi_keys = [\"{API_KEY}\"]\n\n[storage]\nurl = \"sqlite://{db}\"\n\n\
-         [webhooks]\nallow_http = true\nallow_private_addresses = true\n\n\
-         [[assistants]]\nid = \"{id}\"\nskill = {skill}\n\n\
-         [assistants.webhooks.dialog]\nurl = {url}\n",
+         [webhooks]\nallow_http = {http}\nallow_private_addresses = {private}\n\n\
+         [[assistants]]\nid = \"{id}\"\nskill = {skill}\n",
         db = dir.0.join("dialogic.db").display(),
+        http = guards.allow_http,
+        private = guards.allow_private_addresses,
         skill = toml_string(&skill.display().to_string()),
-        url = toml_string(&hook.url),
     );
-    if let Some(secret) = hook.secret {
-        config.push_str(&format!("secret = {}\n", toml_string(secret)));
-    }
-    if !hook.headers.is_empty() {
-        let pairs: Vec<String> = hook
-            .headers
-            .iter()
-            .map(|(k, v)| format!("{} = {}", toml_string(k), toml_string(v)))
-            .collect();
-        config.push_str(&format!("headers = {{ {} }}\n", pairs.join(", ")));
+    if let Some(hook) = hook {
+        config.push_str(&format!(
+            "\n[assistants.webhooks.dialog]\nurl = {}\n",
+            toml_string(&hook.url)
+        ));
+        if let Some(secret) = hook.secret {
+            config.push_str(&format!("secret = {}\n", toml_string(secret)));
+        }
+        if !hook.headers.is_empty() {
+            let pairs: Vec<String> = hook
+                .headers
+                .iter()
+                .map(|(k, v)| format!("{} = {}", toml_string(k), toml_string(v)))
+                .collect();
+            config.push_str(&format!("headers = {{ {} }}\n", pairs.join(", ")));
+        }
     }
     let config_path = dir.0.join("dialogic.toml");
     std::fs::write(&config_path, config).expect("write the config");
@@ -1445,4 +1491,240 @@ async fn webhook_calls_need_the_api_key() {
         .await
         .expect("send");
     assert_eq!(r.status(), 401);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The skill's own `webhooks[0]` (no config override): its URL (with static query parameters)
+// and its headers, whose values are expressions evaluated at call time.
+
+#[tokio::test]
+async fn twitter_skill_url_and_expression_headers_without_override() {
+    let Some(original) = skill_path(TWITTER) else {
+        return;
+    };
+    let hook = Receiver::start().await;
+    let dir = temp_dir("twitter-skill");
+    let skill = skill_with_webhook(
+        &original,
+        &dir,
+        json!({
+            "url": hook.url("/skill-url/twitter?static=1&lang=en"),
+            "name": "main_webhook",
+            "headers": [
+                {"name": "X-Account", "value": "$account"},
+                {"name": "X-Static", "value": "plain value"},
+                {"name": "Content-Type", "value": "application/json"},
+            ],
+        }),
+    );
+    let server = start_server_with("twitter", &skill, None, OPEN).await;
+    let tweets = json!({"response": {"result": {"result": ["a", "b", "c"]}}});
+    hook.reply(200, &tweets);
+    let r = server
+        .stateless("twitter", twitter_request("@blackmirror"))
+        .await;
+    assert_eq!(hook.count(), 1, "{r}");
+    let got = hook.last();
+    assert_eq!(got.path, "/skill-url/twitter");
+    assert_eq!(got.query.as_deref(), Some("static=1&lang=en"));
+    assert_eq!(got.json(), json!({"account": "@blackmirror"}));
+    assert_common_headers(&got);
+    assert_eq!(
+        got.header("x-account").as_deref(),
+        Some("@blackmirror"),
+        "header values are expressions"
+    );
+    assert_eq!(got.header("x-static").as_deref(), Some("plain value"));
+    assert!(got.header("authorization").is_none());
+    assert_eq!(
+        texts(&r),
+        ["Last Tweets for @blackmirror:<br> - a <br> - b<br> - c"],
+        "{r}"
+    );
+    let calls = server
+        .webhook_calls("assistant_id=twitter&kind=dialog", 1)
+        .await;
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(
+        calls[0]["url"],
+        hook.url("/skill-url/twitter?static=1&lang=en")
+    );
+}
+
+/// The export as published (`"url": "https://"`) with no override: the failure path, at once.
+#[tokio::test]
+async fn twitter_export_dead_url_takes_the_failure_path() {
+    let Some(skill) = skill_path(TWITTER) else {
+        return;
+    };
+    let server = start_server_with("twitter", &skill, None, OPEN).await;
+    let started = Instant::now();
+    let r = server
+        .stateless("twitter", twitter_request("@blackmirror"))
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(visited(&r).iter().any(|n| n == TWEETS_FAIL_NODE), "{r}");
+    assert_eq!(user_defined(&r)["webhook_result_1"], Value::Null, "{r}");
+    assert!(!webhook_error(&r, "webhook_result_1").is_empty());
+}
+
+/// The SSRF guard applies to dialog webhooks too, whether the URL comes from the skill or the
+/// config: the receiver on 127.0.0.1 is refused unless private addresses are allowed, and an
+/// http:// URL in the skill is refused unless http is allowed.
+#[tokio::test]
+async fn kif01_guarded_receiver_is_refused_and_the_failure_path_fires() {
+    let Some(original) = skill_path(KIF) else {
+        return;
+    };
+    let hook = Receiver::start().await;
+    hook.reply(200, &json!({"response": "never sent"}));
+    let plan = json!({"input": {
+        "text": "tell me about Plan 1",
+        "intents": [{"intent": "Plans", "confidence": 1.0}],
+        "options": {"debug": true},
+    }});
+
+    // Config URL, private addresses not allowed.
+    let server = start_server_with(
+        "telecom",
+        &original,
+        Some(&DialogHook {
+            url: hook.url("/config-url"),
+            secret: None,
+            headers: &[],
+        }),
+        Guards {
+            allow_http: true,
+            allow_private_addresses: false,
+        },
+    )
+    .await;
+    let r = server.stateless("telecom", plan.clone()).await;
+    assert_eq!(hook.count(), 0, "refused before connecting: {r}");
+    assert_eq!(user_defined(&r)["webhook_result_2"], Value::Null, "{r}");
+    let reason = webhook_error(&r, "webhook_result_2");
+    assert!(
+        reason.starts_with("Webhook request failed") && reason.contains("loopback"),
+        "{reason}"
+    );
+    assert!(
+        !visited(&r).iter().any(|n| n == "response_8_1591984888534"),
+        "{r}"
+    );
+    let failed = server
+        .webhook_calls("assistant_id=telecom&kind=dialog&failed=true", 1)
+        .await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["error"], reason);
+    assert_eq!(failed[0]["status_code"], Value::Null);
+    drop(server);
+
+    // The skill's own http:// URL, http not allowed.
+    let dir = temp_dir("kif-http");
+    let skill = skill_with_webhook(
+        &original,
+        &dir,
+        json!({"url": hook.url("/skill-url"), "name": "main_webhook", "headers": []}),
+    );
+    let server = start_server_with(
+        "telecom",
+        &skill,
+        None,
+        Guards {
+            allow_http: false,
+            allow_private_addresses: true,
+        },
+    )
+    .await;
+    let r = server.stateless("telecom", plan).await;
+    assert_eq!(hook.count(), 0, "{r}");
+    assert_eq!(user_defined(&r)["webhook_result_2"], Value::Null, "{r}");
+    let reason = webhook_error(&r, "webhook_result_2");
+    assert!(
+        reason.starts_with("Webhook request failed") && reason.contains("http://"),
+        "{reason}"
+    );
+}
+
+/// The "query event by dates" frame: two `@sys-date` slots fill one after the other, then one
+/// callout with both dates in one parameter; a second search by name in the same session shows
+/// the success condition's second (sequential) variation.
+#[tokio::test]
+async fn slack_search_by_dates_then_by_name_again() {
+    let Some(skill) = skill_path(SLACK) else {
+        return;
+    };
+    let hook = Receiver::start().await;
+    let server = start_server(
+        "slackbot",
+        &skill,
+        &DialogHook {
+            url: hook.url("/dispatch.json"),
+            secret: None,
+            headers: &[],
+        },
+    )
+    .await;
+    let s = server.session("slackbot").await;
+    let r = s
+        .intent("query the event information", "showConference")
+        .await;
+    assert_eq!(
+        texts(&r),
+        ["Do you want to search by identifier or date?"],
+        "{r}"
+    );
+    let r = s.answer("by date").await;
+    assert_eq!(user_defined(&r)["queryPredicate"], "date", "{r}");
+    assert_eq!(
+        texts(&r),
+        ["When is the start date of the event you are searching?"],
+        "{r}"
+    );
+    let r = s.answer("December 1, 2026").await;
+    assert_eq!(texts(&r), ["When is the end?"], "{r}");
+    assert_eq!(hook.count(), 0);
+    let found = json!({"data": "2 events in December", "result": "Think, Index"});
+    hook.reply(200, &found);
+    let r = s.answer("December 5, 2026").await;
+    assert_eq!(hook.count(), 1);
+    assert_eq!(
+        hook.last().json(),
+        json!({"actionname": "searchByDates", "eventdates": "2026-12-01,2026-12-05"})
+    );
+    assert_eq!(texts(&r), ["2 events in December"], "{r}");
+    let ud = user_defined(&r);
+    assert_eq!(ud["webhook_byDates"], found, "{r}");
+    for cleared in ["eventDateBegin", "eventDateEnd", "queryPredicate"] {
+        assert_eq!(ud[cleared], Value::Null, "{cleared}: {r}");
+    }
+
+    // Two searches by name: the success condition's variations in turn.
+    for (i, name) in ["\"Think 2026\"", "\"Index 2026\""].into_iter().enumerate() {
+        let reply = json!({"data": format!("data {i}"), "result": format!("result {i}")});
+        hook.reply(200, &reply);
+        let r = slack_search_by_name(&s, &hook, name).await;
+        assert_eq!(
+            hook.last().json(),
+            json!({"eventname": name.trim_matches('"'), "actionname": "searchByName"})
+        );
+        let text = texts(&r).join(" | ");
+        if i == 0 {
+            assert_eq!(text, "data 0", "{r}");
+        } else {
+            assert!(
+                text.starts_with("I have the following:") && text.ends_with(" result 1"),
+                "{r}"
+            );
+        }
+        assert_eq!(user_defined(&r)["webhook_byName"], reply, "{r}");
+    }
+    assert_eq!(hook.count(), 3);
+    let calls = server
+        .webhook_calls("assistant_id=slackbot&kind=dialog", 3)
+        .await;
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert!(calls
+        .iter()
+        .all(|c| c["status_code"] == 200 && c["error"].is_null()));
 }

@@ -80,10 +80,15 @@ impl Received {
     }
 }
 
+/// Computes a reply from the request's JSON body (instead of the fixed `body`).
+type Responder = Arc<dyn Fn(&Value) -> Value + Send + Sync>;
+
 struct Behaviour {
     status: u16,
     delay: Duration,
     body: String,
+    responder: Option<Responder>,
+    headers: Vec<(String, String)>,
 }
 
 #[derive(Clone)]
@@ -106,6 +111,8 @@ impl Receiver {
                 status: 200,
                 delay: Duration::ZERO,
                 body: "{}".into(),
+                responder: None,
+                headers: Vec::new(),
             })),
             received: Arc::new(Mutex::new(Vec::new())),
         };
@@ -125,6 +132,22 @@ impl Receiver {
         let mut b = self.behaviour.lock().unwrap();
         b.status = status;
         b.body = body.to_string();
+        b.responder = None;
+    }
+
+    /// Answer 200 with `f(request body)`.
+    fn respond_with(&self, f: impl Fn(&Value) -> Value + Send + Sync + 'static) {
+        let mut b = self.behaviour.lock().unwrap();
+        b.status = 200;
+        b.responder = Some(Arc::new(f));
+    }
+
+    /// Extra response headers.
+    fn set_headers(&self, headers: &[(&str, &str)]) {
+        self.behaviour.lock().unwrap().headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
     }
 
     /// Answer `status` with these raw bytes.
@@ -132,6 +155,7 @@ impl Receiver {
         let mut b = self.behaviour.lock().unwrap();
         b.status = status;
         b.body = body.to_owned();
+        b.responder = None;
     }
 
     fn set_delay(&self, d: Duration) {
@@ -161,6 +185,7 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     r.received.lock().unwrap().push(Received {
         method: method.to_string(),
         path: uri.path().to_owned(),
@@ -168,9 +193,13 @@ async fn receive(
         headers,
         body,
     });
-    let (status, delay, text) = {
+    let (status, delay, text, extra) = {
         let b = r.behaviour.lock().unwrap();
-        (b.status, b.delay, b.body.clone())
+        let text = match &b.responder {
+            Some(f) => f(&request).to_string(),
+            None => b.body.clone(),
+        };
+        (b.status, b.delay, text, b.headers.clone())
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -184,6 +213,14 @@ async fn receive(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("application/json"),
     );
+    for (k, v) in extra {
+        if let (Ok(k), Ok(v)) = (
+            axum::http::HeaderName::from_bytes(k.as_bytes()),
+            axum::http::HeaderValue::from_str(&v),
+        ) {
+            resp.headers_mut().insert(k, v);
+        }
+    }
     resp
 }
 
@@ -273,6 +310,17 @@ async fn start_server_with(
     hook: Option<&DialogHook<'_>>,
     guards: Guards,
 ) -> Server {
+    start_server_extra(id, skill, hook, guards, "").await
+}
+
+/// As [`start_server_with`], with `extra` TOML appended to the assistant's tables.
+async fn start_server_extra(
+    id: &str,
+    skill: &std::path::Path,
+    hook: Option<&DialogHook<'_>>,
+    guards: Guards,
+    extra: &str,
+) -> Server {
     let dir = temp_dir(id);
     let mut config = format!(
         "[server]\napi_keys = [\"{API_KEY}\"]\n\n[storage]\nurl = \"sqlite://{db}\"\n\n\
@@ -300,6 +348,7 @@ async fn start_server_with(
             config.push_str(&format!("headers = {{ {} }}\n", pairs.join(", ")));
         }
     }
+    config.push_str(extra);
     let config_path = dir.0.join("dialogic.toml");
     std::fs::write(&config_path, config).expect("write the config");
     let port = free_port();
@@ -1727,4 +1776,225 @@ async fn slack_search_by_dates_then_by_name_again() {
     assert!(calls
         .iter()
         .all(|c| c["status_code"] == 200 && c["error"].is_null()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// More receiver behaviour through the kif01 plans webhook (stateless: one message per call).
+
+fn plan_request(plan: &str) -> Value {
+    json!({"input": {
+        "text": format!("tell me about {plan}"),
+        "intents": [{"intent": "Plans", "confidence": 1.0}],
+        "options": {"debug": true},
+    }})
+}
+
+async fn kif_server(hook: &Receiver) -> Option<Server> {
+    let skill = skill_path(KIF)?;
+    Some(
+        start_server(
+            "telecom",
+            &skill,
+            &DialogHook {
+                url: hook.url("/plans"),
+                secret: None,
+                headers: &[],
+            },
+        )
+        .await,
+    )
+}
+
+/// Concurrent messages, each waiting on its own slow callout, get their own results.
+#[tokio::test]
+async fn kif01_concurrent_callouts_do_not_mix_results() {
+    let hook = Receiver::start().await;
+    let Some(server) = kif_server(&hook).await else {
+        return;
+    };
+    hook.respond_with(
+        |req| json!({"response": format!("details of {}", req["entity"].as_str().unwrap_or("?"))}),
+    );
+    hook.set_delay(Duration::from_millis(150));
+    let plans = [
+        "Plan 1", "Plan 2", "Plan 3", "Plan 1", "Plan 2", "Plan 3", "Plan 1", "Plan 2",
+    ];
+    let started = Instant::now();
+    let replies = futures_join_all(
+        plans
+            .iter()
+            .map(|p| server.stateless("telecom", plan_request(p))),
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_millis(150 * plans.len() as u64),
+        "callouts of different messages run concurrently ({:?})",
+        started.elapsed()
+    );
+    for (plan, r) in plans.iter().zip(&replies) {
+        assert_eq!(texts(r), [format!("details of {plan}")], "{r}");
+        assert_eq!(
+            user_defined(r)["webhook_result_2"],
+            json!({"response": format!("details of {plan}")})
+        );
+    }
+    assert_eq!(hook.count(), plans.len());
+    let calls = server
+        .webhook_calls("assistant_id=telecom&kind=dialog", plans.len())
+        .await;
+    assert_eq!(calls.len(), plans.len(), "{calls:?}");
+    assert!(
+        calls
+            .iter()
+            .all(|c| c["latency_ms"].as_i64().unwrap_or(0) >= 150),
+        "{calls:?}"
+    );
+}
+
+/// Join without a futures dependency: spawn nothing, poll all on this task.
+async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futs {
+        set.push(Box::pin(f));
+    }
+    let mut out: Vec<Option<F::Output>> = (0..set.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+/// An empty 200 body is a successful empty-string result (Watson: test it with `.size() == 0`).
+#[tokio::test]
+async fn kif01_empty_body_is_an_empty_string_result() {
+    let hook = Receiver::start().await;
+    let Some(server) = kif_server(&hook).await else {
+        return;
+    };
+    hook.reply_raw(200, "");
+    let r = server.stateless("telecom", plan_request("Plan 1")).await;
+    assert_eq!(hook.count(), 1);
+    assert_eq!(user_defined(&r)["webhook_result_2"], "", "{r}");
+    assert!(r["output"].get("webhook_error").is_none(), "{r}");
+    let calls = server
+        .webhook_calls("assistant_id=telecom&kind=dialog", 1)
+        .await;
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["error"], Value::Null);
+    assert!(server
+        .webhook_calls("assistant_id=telecom&kind=dialog&failed=true", 0)
+        .await
+        .is_empty());
+}
+
+/// A redirect is a failure, never followed.
+#[tokio::test]
+async fn kif01_redirect_is_not_followed() {
+    let hook = Receiver::start().await;
+    let Some(server) = kif_server(&hook).await else {
+        return;
+    };
+    hook.reply_raw(302, "");
+    hook.set_headers(&[("location", &hook.url("/elsewhere"))]);
+    let r = server.stateless("telecom", plan_request("Plan 2")).await;
+    let paths: Vec<String> = hook.received().iter().map(|g| g.path.clone()).collect();
+    assert_eq!(paths, ["/plans"], "the Location was not followed");
+    assert_eq!(user_defined(&r)["webhook_result_2"], Value::Null, "{r}");
+    assert_eq!(
+        webhook_error(&r, "webhook_result_2"),
+        "Webhook responded with [302] status code"
+    );
+}
+
+/// A reply over the 4 MB webhook response cap is a failure.
+#[tokio::test]
+async fn kif01_oversized_reply_is_a_failure() {
+    let hook = Receiver::start().await;
+    let Some(server) = kif_server(&hook).await else {
+        return;
+    };
+    let big = format!("{{\"response\":\"{}\"}}", "x".repeat(4_200_000));
+    hook.reply_raw(200, &big);
+    let r = server.stateless("telecom", plan_request("Plan 3")).await;
+    assert_eq!(hook.count(), 1);
+    assert_eq!(user_defined(&r)["webhook_result_2"], Value::Null, "{r}");
+    let reason = webhook_error(&r, "webhook_result_2");
+    assert!(!reason.is_empty() && reason.len() < 200, "{reason}");
+    let failed = server
+        .webhook_calls("assistant_id=telecom&kind=dialog&failed=true", 1)
+        .await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0]["response_body"].as_str().map_or(0, str::len) <= 20 * 1024,
+        "recorded bodies are capped at 20 KB"
+    );
+}
+
+/// Per-environment dialog webhook: `draft` overrides the URL, `live` keeps the assistant's;
+/// the calls are recorded with their environment.
+#[tokio::test]
+async fn kif01_environment_overrides_the_dialog_webhook() {
+    let Some(skill) = skill_path(KIF) else {
+        return;
+    };
+    let hook = Receiver::start().await;
+    hook.reply(200, &json!({"response": "ok"}));
+    let extra = format!(
+        "\n[[assistants.environments]]\nid = \"draft\"\n\n\
+         [assistants.environments.webhooks.dialog]\nurl = {}\nheaders = {{ \"X-Env\" = \"draft\" }}\n",
+        toml_string(&hook.url("/draft"))
+    );
+    let server = start_server_extra(
+        "telecom",
+        &skill,
+        Some(&DialogHook {
+            url: hook.url("/live"),
+            secret: None,
+            headers: &[],
+        }),
+        OPEN,
+        &extra,
+    )
+    .await;
+    let r = server.stateless("telecom", plan_request("Plan 1")).await;
+    assert_eq!(texts(&r), ["ok"], "{r}");
+    let (s, r) = server
+        .post(
+            "/v2/assistants/telecom/environments/draft/message",
+            plan_request("Plan 2"),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(texts(&r), ["ok"], "{r}");
+    let got = hook.received();
+    let paths: Vec<&str> = got.iter().map(|g| g.path.as_str()).collect();
+    assert_eq!(paths, ["/live", "/draft"]);
+    assert_eq!(got[0].header("x-env"), None);
+    assert_eq!(got[1].header("x-env").as_deref(), Some("draft"));
+    assert_eq!(
+        got[1].json(),
+        json!({"action": "service", "entity": "Plan 2"})
+    );
+    let calls = server
+        .webhook_calls("assistant_id=telecom&kind=dialog", 2)
+        .await;
+    let envs: Vec<&str> = calls
+        .iter()
+        .map(|c| c["environment_id"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(envs, ["draft", "live"], "{calls:?}");
 }

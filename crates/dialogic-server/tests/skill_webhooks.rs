@@ -1998,3 +1998,134 @@ async fn kif01_environment_overrides_the_dialog_webhook() {
         .collect();
     assert_eq!(envs, ["draft", "live"], "{calls:?}");
 }
+
+/// "Start over" while the new-event frame is collecting: the frame's generic handler
+/// (`skip_all_slots`) goes straight to the node response, so the insert callout still runs,
+/// with the unfilled slots rendering as empty strings.
+#[tokio::test]
+async fn slack_start_over_skips_the_slots_and_still_calls_out() {
+    let Some(skill) = skill_path(SLACK) else {
+        return;
+    };
+    let hook = Receiver::start().await;
+    let server = start_server(
+        "slackbot",
+        &skill,
+        &DialogHook {
+            url: hook.url("/dispatch.json"),
+            secret: None,
+            headers: &[],
+        },
+    )
+    .await;
+    let s = server.session("slackbot").await;
+    hook.reply(200, &json!({"input": "partial"}));
+    s.intent("create a new event", "newEvent").await;
+    let r = s.answer("\"Think 2026\"").await;
+    assert_eq!(texts(&r), ["At which location (city)?"], "{r}");
+    assert_eq!(hook.count(), 0);
+    let r = s.intent("Please reset", "Bot_Control_Start_Over").await;
+    assert_eq!(hook.count(), 1, "{r}");
+    assert_eq!(
+        hook.last().json(),
+        json!({"actionname": "insert", "eventValues": "Think 2026,,,,, ,  "})
+    );
+    assert_eq!(
+        texts(&r),
+        [
+            "ok, exiting",
+            json!({"input": "partial"}).to_string().as_str()
+        ],
+        "{r}"
+    );
+    assert_eq!(
+        user_defined(&r)["webhook_insert"],
+        json!({"input": "partial"})
+    );
+}
+
+/// With a secret configured, an Authorization header set in the config wins over the JWT;
+/// the Standard Webhooks signature is still sent.
+#[tokio::test]
+async fn jira_configured_authorization_header_wins_over_the_jwt() {
+    let Some(skill) = skill_path(JIRA) else {
+        return;
+    };
+    let hook = Receiver::start().await;
+    let server = start_server(
+        "jira",
+        &skill,
+        &DialogHook {
+            url: hook.url("/jira"),
+            secret: Some("jira secret"),
+            headers: &[("Authorization", "Basic amlyYTp0b2tlbg==")],
+        },
+    )
+    .await;
+    let s = server.session("jira").await;
+    hook.reply(200, &json!({"message": "ok"}));
+    jira_to_confirmation(&s, &hook, "Kurz", "Lang und breit").await;
+    let r = s.intent("Ja", "Ja").await;
+    assert_eq!(texts(&r), ["ok"], "{r}");
+    let got = hook.last();
+    assert_eq!(
+        got.header("authorization").as_deref(),
+        Some("Basic amlyYTp0b2tlbg==")
+    );
+    assert_signature(&got, "jira secret");
+    let calls = server
+        .webhook_calls("assistant_id=jira&kind=dialog", 1)
+        .await;
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(
+        !calls[0].to_string().contains("amlyYTp0b2tlbg=="),
+        "{}",
+        calls[0]
+    );
+}
+
+/// Nothing listens at the URL: a connection error, reported, and gone from the next turn's
+/// output while the null variable stays in the session.
+#[tokio::test]
+async fn jira_connection_refused_then_the_error_is_per_turn() {
+    let Some(skill) = skill_path(JIRA) else {
+        return;
+    };
+    let hook = Receiver::start().await; // only counts that nothing arrives
+    let dead = format!("http://127.0.0.1:{}/jira", free_port());
+    let server = start_server(
+        "jira",
+        &skill,
+        &DialogHook {
+            url: dead.clone(),
+            secret: Some("jira secret"),
+            headers: &[],
+        },
+    )
+    .await;
+    let s = server.session("jira").await;
+    jira_to_confirmation(&s, &hook, "Kurz", "Lang").await;
+    let r = s.intent("Ja", "Ja").await;
+    assert_eq!(texts(&r), [JIRA_FAILED_TEXT], "{r}");
+    let reason = webhook_error(&r, "webhook_result_1").to_owned();
+    assert!(reason.starts_with("Webhook request failed"), "{reason}");
+    assert!(!reason.contains("jira secret"), "{reason}");
+    assert_eq!(user_defined(&r)["webhook_result_1"], Value::Null, "{r}");
+
+    let r = s.answer("Hallo").await;
+    assert!(r["output"].get("webhook_error").is_none(), "{r}");
+    assert!(
+        user_defined(&r)
+            .as_object()
+            .is_some_and(|m| m.get("webhook_result_1") == Some(&Value::Null)),
+        "{r}"
+    );
+    let failed = server
+        .webhook_calls("assistant_id=jira&kind=dialog&failed=true", 1)
+        .await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["url"], dead);
+    assert_eq!(failed[0]["error"], reason.as_str());
+    assert_eq!(failed[0]["status_code"], Value::Null);
+    assert_eq!(hook.count(), 0);
+}

@@ -65,6 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 cfg.train.average = true;
                 cfg.train_small.average = true;
             }
+            "--raw-words" => cfg.features.raw_words = true,
             "--softmax" => cfg.large_from = f32::INFINITY,
             "--hinge-all" => cfg.large_from = 0.0,
             "--epochs" => {

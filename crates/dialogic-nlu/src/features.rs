@@ -36,6 +36,8 @@ pub struct FeatureConfig {
     pub concept_weight: f32,
     /// Also emit concept-word bigrams ("^up volume").
     pub concept_bigrams: bool,
+    /// Also emit the unstemmed word when it differs from its stem.
+    pub raw_words: bool,
 }
 
 impl Default for FeatureConfig {
@@ -51,6 +53,7 @@ impl Default for FeatureConfig {
             min_df: 1,
             concept_weight: 0.5,
             concept_bigrams: false,
+            raw_words: false,
         }
     }
 }
@@ -202,6 +205,14 @@ impl Featurizer {
             for s in &stems {
                 raw.items
                     .push((hash_chars(GROUP_WORD, 1, s.chars()), GROUP_WORD));
+            }
+            if c.raw_words {
+                for (t, s) in tokens.iter().zip(&stems) {
+                    if &t.text != s {
+                        raw.items
+                            .push((hash_chars(GROUP_WORD, 3, t.text.chars()), GROUP_WORD));
+                    }
+                }
             }
         }
         if c.bigrams {

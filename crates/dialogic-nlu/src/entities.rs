@@ -37,7 +37,7 @@ pub struct EntityMatch {
     pub location: (usize, usize),
     /// Canonical value.
     pub value: Value,
-    /// Confidence in [0,1].
+    /// Confidence in `[0, 1]`.
     pub confidence: f32,
     /// The input text at `location`.
     pub literal: String,

@@ -479,7 +479,7 @@ impl IntentModel {
         }
     }
 
-    /// Confidences per intent (not sorted), independent scores in [0,1].
+    /// Confidences per intent (not sorted), independent scores in `[0, 1]`.
     pub fn confidences(&self, text: &str, extra: &[String]) -> Vec<f32> {
         let n = self.names.len();
         if n == 0 {

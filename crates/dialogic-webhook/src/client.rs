@@ -17,6 +17,10 @@ use crate::oauth::{self, TokenCache, TokenKey};
 use crate::secret::Secret;
 use crate::target::{Auth, OutboundRequest, Reply, Target};
 
+/// The longest deadline a call can have, whatever `Target::timeout` says (keeps the deadline
+/// arithmetic in range; configuration allows at most 30 s).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// Watson requires https; true for local development.
@@ -78,7 +82,7 @@ impl Client {
     }
 
     /// POST `request.body` to `target` with auth, signature and standard headers; bounded by
-    /// `target.timeout` end to end (token fetch + connect + headers + body), no redirects (a
+    /// `target.timeout` (at most [`MAX_TIMEOUT`]) end to end (token fetch + connect + headers + body), no redirects (a
     /// 3xx is returned as a [`Reply`]), body capped at `max_response_bytes`.
     pub async fn post(
         &self,
@@ -86,7 +90,7 @@ impl Client {
         request: &OutboundRequest,
     ) -> Result<Reply, CallError> {
         let started = Instant::now();
-        let deadline = tokio::time::Instant::from_std(started) + target.timeout;
+        let deadline = tokio::time::Instant::from_std(started) + target.timeout.min(MAX_TIMEOUT);
         match tokio::time::timeout_at(deadline, self.post_within(target, request, started)).await {
             Ok(result) => result,
             Err(_elapsed) => Err(CallError::Timeout),

@@ -15,6 +15,8 @@ use crate::secret::Secret;
 
 /// Lifetime assumed when the token endpoint does not say (`expires_in` absent).
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+/// Never trust a token longer than this (keeps the expiry arithmetic in range).
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// Refresh this long before the token endpoint's expiry, so a token never expires in flight.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
 
@@ -112,7 +114,9 @@ pub(crate) fn parse_token_response(body: &[u8], now: Instant) -> Option<CachedTo
         Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
         _ => None,
     };
-    let lifetime = seconds.map_or(DEFAULT_LIFETIME, Duration::from_secs);
+    let lifetime = seconds
+        .map_or(DEFAULT_LIFETIME, Duration::from_secs)
+        .min(MAX_LIFETIME);
     let margin = EXPIRY_MARGIN.min(lifetime / 2);
     Some(CachedToken {
         access_token: Secret::new(parsed.access_token),
@@ -138,6 +142,12 @@ mod tests {
         assert_eq!(t.expires_at - now, Duration::from_secs(5));
         let t = parse_token_response(br#"{"access_token":"abc"}"#, now).unwrap();
         assert_eq!(t.expires_at - now, Duration::from_secs(3570));
+        let t = parse_token_response(
+            br#"{"access_token":"abc","expires_in":18446744073709551615}"#,
+            now,
+        )
+        .unwrap();
+        assert_eq!(t.expires_at - now, Duration::from_secs(24 * 3600 - 30));
         assert!(parse_token_response(br#"{"access_token":""}"#, now).is_none());
         assert!(parse_token_response(b"not json", now).is_none());
     }

@@ -457,3 +457,41 @@ async fn status_and_reply_headers_are_returned_as_is() {
     assert_eq!(reply.headers["x-watson-assistant-webhook-return"], "true");
     assert!(reply.latency > Duration::ZERO);
 }
+
+#[tokio::test]
+async fn concurrent_calls_share_one_oauth2_token_fetch() {
+    let rx = Receiver::start().await;
+    let client = local_client();
+    let t = target(
+        rx.url("/protected"),
+        Auth::OAuth2 {
+            token_url: rx.url("/token"),
+            client_id: "c".into(),
+            client_secret: Secret::new("s"),
+            scope: None,
+        },
+    );
+    let calls = (0..10).map(|_| {
+        let (client, t) = (client.clone(), t.clone());
+        tokio::spawn(async move { client.post(&t, &request("{}")).await.unwrap().status })
+    });
+    for call in calls.collect::<Vec<_>>() {
+        assert_eq!(call.await.unwrap(), 200);
+    }
+    assert_eq!(rx.tokens_issued(), 1);
+}
+
+#[tokio::test]
+async fn an_unbounded_timeout_does_not_overflow() {
+    let rx = Receiver::start().await;
+    let mut t = target(rx.url("/hook"), Auth::None);
+    t.timeout = Duration::MAX;
+    assert_eq!(
+        local_client()
+            .post(&t, &request("{}"))
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+}

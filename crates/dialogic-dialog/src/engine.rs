@@ -136,6 +136,7 @@ impl<'s> Walk<'s> {
                     message: format!(
                         "dialog state ignored ({reason}); the dialog restarts at the root"
                     ),
+                    code: None,
                 });
                 DialogState {
                     started: true,
@@ -180,7 +181,11 @@ impl<'s> Walk<'s> {
     }
 
     pub(crate) fn note(&mut self, level: &'static str, message: String) {
-        self.log.push(LogMessage { level, message });
+        self.log.push(LogMessage {
+            level,
+            message,
+            code: None,
+        });
     }
 
     fn node_by_id(&mut self, id: &str) -> Option<NodeId> {
@@ -242,12 +247,12 @@ impl<'s> Walk<'s> {
     fn drive(&mut self, mut step: Step) -> Result<(), Halt> {
         let mut seen_logs = 0;
         loop {
-            // `clearDialogStack()` (spec §3.8): the expression language reports the request
-            // as an info log message; pending digression returns are dropped.
+            // `clearDialogStack()` (spec §3.8): the expression language signals the request
+            // with a coded log message; pending digression returns are dropped.
             if self.log.len() > seen_logs {
                 if self.log[seen_logs..]
                     .iter()
-                    .any(|l| l.message.contains("clearDialogStack()"))
+                    .any(|l| l.code == Some(dialogic_expr::CLEAR_DIALOG_STACK))
                 {
                     self.interrupted.clear();
                 }

@@ -122,8 +122,21 @@ impl<'s> Ev<'s> {
     pub(crate) fn log(&self, level: &'static str, message: String) {
         let mut logs = self.logs.borrow_mut();
         if logs.len() < 100 {
-            logs.push(LogMessage { level, message });
+            logs.push(LogMessage {
+                level,
+                message,
+                code: None,
+            });
         }
+    }
+
+    /// A request to the caller (never dropped by the diagnostics cap).
+    pub(crate) fn signal(&self, code: &'static str, message: String) {
+        self.logs.borrow_mut().push(LogMessage {
+            level: "info",
+            message,
+            code: Some(code),
+        });
     }
 
     /// Evaluate a node.

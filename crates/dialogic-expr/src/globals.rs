@@ -27,7 +27,10 @@ pub(crate) fn func(ev: &Ev<'_>, name: &str, args: Args<'_, '_>) -> Result<Value,
         }
         "today" => datetime::today(ev),
         "clearDialogStack" => {
-            ev.log("info", "clearDialogStack() requested".to_string());
+            ev.signal(
+                crate::CLEAR_DIALOG_STACK,
+                "clearDialogStack() requested".to_string(),
+            );
             Ok(Value::Null)
         }
         _ => Err(EvalError::new(format!("unknown function `{name}()`"))),

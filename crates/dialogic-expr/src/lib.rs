@@ -55,7 +55,14 @@ pub struct LogMessage {
     /// "info" | "warn" | "error"
     pub level: &'static str,
     pub message: String,
+    /// A machine-readable request to the caller, when the message is one
+    /// (e.g. [`CLEAR_DIALOG_STACK`]); None for plain diagnostics.
+    pub code: Option<&'static str>,
 }
+
+/// The [`LogMessage::code`] of a `clearDialogStack()` call: the dialog engine drops pending
+/// digression returns when it sees it.
+pub const CLEAR_DIALOG_STACK: &str = "clear_dialog_stack";
 
 /// Everything an expression can see and change while it runs.
 pub struct Env<'a> {

@@ -262,9 +262,14 @@ fn temp_dir(tag: &str) -> TempDir {
 /// A copy of a corpus skill (in `dir`) whose `webhooks[0]` is replaced: how a user who edited
 /// the skill's webhook URL and headers would export it.
 fn skill_with_webhook(original: &std::path::Path, dir: &TempDir, webhook: Value) -> PathBuf {
+    skill_copy(original, dir, |skill| skill["webhooks"] = json!([webhook]))
+}
+
+/// A copy of a corpus skill (in `dir`) with `edit` applied.
+fn skill_copy(original: &std::path::Path, dir: &TempDir, edit: impl FnOnce(&mut Value)) -> PathBuf {
     let text = std::fs::read_to_string(original).expect("read the skill");
     let mut skill: Value = serde_json::from_str(&text).expect("the skill is JSON");
-    skill["webhooks"] = json!([webhook]);
+    edit(&mut skill);
     let path = dir.0.join("skill.json");
     std::fs::write(&path, skill.to_string()).expect("write the skill copy");
     path
@@ -2128,4 +2133,254 @@ async fn jira_connection_refused_then_the_error_is_per_turn() {
     assert_eq!(failed[0]["error"], reason.as_str());
     assert_eq!(failed[0]["status_code"], Value::Null);
     assert_eq!(hook.count(), 0);
+}
+
+/// Order within one message: pre-message -> the skill's callout -> post-message. The pre hook
+/// rewrites the text, so the callout gets the account it put there; the post hook sees the
+/// result in the full context.
+#[tokio::test]
+async fn twitter_pre_message_rewrite_reaches_the_dialog_callout() {
+    let Some(skill) = skill_path(TWITTER) else {
+        return;
+    };
+    let hook = Receiver::start().await;
+    let extra = format!(
+        "\n[assistants.webhooks.pre_message]\nurl = {}\n\n[assistants.webhooks.post_message]\nurl = {}\n",
+        toml_string(&hook.url("/pre")),
+        toml_string(&hook.url("/post"))
+    );
+    let server = start_server_extra(
+        "twitter",
+        &skill,
+        Some(&DialogHook {
+            url: hook.url("/dialog"),
+            secret: None,
+            headers: &[],
+        }),
+        OPEN,
+        &extra,
+    )
+    .await;
+    let tweets = json!({"response": {"result": {"result": ["x", "y", "z"]}}});
+    let dialog_reply = tweets.clone();
+    hook.respond_with(move |body| match body["event"]["name"].as_str() {
+        Some("message_received") => {
+            let mut payload = body["payload"].clone();
+            payload["input"]["text"] = json!("show me the last tweets of @stranger_things");
+            json!({ "payload": payload })
+        }
+        Some(_) => json!({ "payload": body["payload"] }),
+        None => dialog_reply.clone(),
+    });
+    let s = server.session("twitter").await;
+    let r = s
+        .intent("show me the last tweets of @blackmirror", "twitter")
+        .await;
+    let got = hook.received();
+    let paths: Vec<&str> = got.iter().map(|g| g.path.as_str()).collect();
+    assert_eq!(paths, ["/pre", "/dialog", "/post"], "{r}");
+    assert_eq!(got[1].json(), json!({"account": "@stranger_things"}));
+    assert_eq!(
+        got[2].json()["payload"]["context"]["skills"]["main skill"]["user_defined"]
+            ["webhook_result_1"],
+        tweets
+    );
+    assert_eq!(
+        texts(&r),
+        ["Last Tweets for @stranger_things:<br> - x <br> - y<br> - z"],
+        "{r}"
+    );
+    let dialog = server
+        .webhook_calls("assistant_id=twitter&kind=dialog", 1)
+        .await;
+    assert_eq!(dialog.len(), 1, "{dialog:?}");
+    let all = server.webhook_calls("assistant_id=twitter", 3).await;
+    let kinds: Vec<&str> = all.iter().filter_map(|c| c["kind"].as_str()).collect();
+    assert_eq!(kinds.len(), 3, "{all:?}");
+    for k in ["pre_message", "dialog", "post_message"] {
+        assert!(kinds.contains(&k), "{kinds:?}");
+    }
+}
+
+/// The Jira skill with its two failure conditions swapped, as its author meant them: the
+/// `output.webhook_error` condition sees the reason in the same turn and renders it.
+#[tokio::test]
+async fn jira_webhook_error_condition_renders_the_reason() {
+    let Some(original) = skill_path(JIRA) else {
+        return;
+    };
+    let dir = temp_dir("jira-swapped");
+    let skill = skill_copy(&original, &dir, |skill| {
+        for node in skill["dialog_nodes"].as_array_mut().into_iter().flatten() {
+            match node["dialog_node"].as_str() {
+                Some("response_2_1607444477380") => {
+                    node["previous_sibling"] = json!("response_5_1607444297523")
+                }
+                Some("response_2_1607444299072") => {
+                    node["previous_sibling"] = json!("response_2_1607444477380")
+                }
+                _ => {}
+            }
+        }
+    });
+    let hook = Receiver::start().await;
+    let server = start_server_with(
+        "jira",
+        &skill,
+        Some(&DialogHook {
+            url: hook.url("/jira"),
+            secret: None,
+            headers: &[],
+        }),
+        OPEN,
+    )
+    .await;
+    let s = server.session("jira").await;
+    hook.reply(500, &json!({"errorMessages": ["boom"]}));
+    jira_to_confirmation(&s, &hook, "Kurz", "Lang").await;
+    let r = s.intent("Ja", "Ja").await;
+    assert_eq!(
+        texts(&r),
+        ["Leider gab es einen Fehler: Webhook responded with [500] status code."],
+        "{r}"
+    );
+    assert!(
+        visited(&r).iter().any(|n| n == "response_2_1607444477380"),
+        "{r}"
+    );
+
+    // And success still takes the first condition.
+    hook.reply(200, &json!({"message": "Erstellt."}));
+    jira_to_confirmation(&s, &hook, "Kurz", "Lang").await;
+    let r = s.intent("Ja", "Ja").await;
+    assert_eq!(texts(&r), ["Erstellt."], "{r}");
+}
+
+/// Two callouts in one message (the twitter skill with a lookup added to the node that jumps):
+/// they run in order, the first lands in a nested `context.` path, and the second's parameters
+/// read it.
+#[tokio::test]
+async fn twitter_two_callouts_in_one_message_chain_their_results() {
+    let Some(original) = skill_path(TWITTER) else {
+        return;
+    };
+    let dir = temp_dir("twitter-two");
+    let skill = twitter_with_lookup(&original, &dir);
+    let hook = Receiver::start().await;
+    let server = start_server_with(
+        "twitter",
+        &skill,
+        Some(&DialogHook {
+            url: hook.url("/twitter"),
+            secret: None,
+            headers: &[],
+        }),
+        OPEN,
+    )
+    .await;
+    hook.respond_with(|body| {
+        if body["step"] == "lookup" {
+            json!({"id": 42, "name": "Black Mirror"})
+        } else {
+            json!({"response": {"result": {"result": [
+                format!("tweet for user {}", body["user_id"]), "two", "three"
+            ]}}})
+        }
+    });
+    let r = server
+        .stateless("twitter", twitter_request("@blackmirror"))
+        .await;
+    let bodies: Vec<Value> = hook.received().iter().map(Received::json).collect();
+    assert_eq!(
+        bodies,
+        [
+            json!({"step": "lookup", "account": "@blackmirror"}),
+            json!({"account": "@blackmirror", "user_id": 42}),
+        ],
+        "{r}"
+    );
+    assert_eq!(
+        user_defined(&r)["lookup"],
+        json!({"user": {"id": 42, "name": "Black Mirror"}}),
+        "{r}"
+    );
+    assert_eq!(
+        texts(&r),
+        ["Last Tweets for @blackmirror:<br> - tweet for user 42 <br> - two<br> - three"],
+        "{r}"
+    );
+    let calls = server
+        .webhook_calls("assistant_id=twitter&kind=dialog", 2)
+        .await;
+    assert_eq!(calls.len(), 2, "{calls:?}");
+}
+
+/// The twitter skill with a lookup callout (into `context.lookup.user`) added to the node that
+/// jumps to the tweets callout, whose parameters then read `$lookup.user.id`.
+fn twitter_with_lookup(original: &std::path::Path, dir: &TempDir) -> PathBuf {
+    skill_copy(original, dir, |skill| {
+        for node in skill["dialog_nodes"].as_array_mut().into_iter().flatten() {
+            match node["dialog_node"].as_str() {
+                Some("node_9_1566983058682") => {
+                    node["actions"] = json!([{
+                        "name": "main_webhook",
+                        "type": "webhook",
+                        "parameters": {"step": "lookup", "account": "$account"},
+                        "result_variable": "context.lookup.user",
+                    }]);
+                }
+                Some("node_3_1566980911557") => {
+                    node["actions"][0]["parameters"] =
+                        json!({"account": "$account", "user_id": "$lookup.user.id"});
+                }
+                _ => {}
+            }
+        }
+    })
+}
+
+/// All callouts of one message share one 8 s budget: a 5 s lookup leaves 3 s for the second.
+#[tokio::test]
+#[ignore = "takes the whole 8 s dialog webhook budget (not configurable); run with --ignored"]
+async fn twitter_two_callouts_share_the_8s_budget() {
+    let Some(original) = skill_path(TWITTER) else {
+        return;
+    };
+    let dir = temp_dir("twitter-budget");
+    let skill = twitter_with_lookup(&original, &dir);
+    let hook = Receiver::start().await;
+    let server = start_server_with(
+        "twitter",
+        &skill,
+        Some(&DialogHook {
+            url: hook.url("/twitter"),
+            secret: None,
+            headers: &[],
+        }),
+        OPEN,
+    )
+    .await;
+    hook.respond_with(|_| json!({"id": 7}));
+    hook.set_delay(Duration::from_secs(5));
+    let started = Instant::now();
+    let r = server
+        .stateless("twitter", twitter_request("@blackmirror"))
+        .await;
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(8) && took < Duration::from_millis(9000),
+        "answered after {took:?}"
+    );
+    assert_eq!(hook.count(), 2);
+    assert_eq!(
+        user_defined(&r)["lookup"],
+        json!({"user": {"id": 7}}),
+        "{r}"
+    );
+    assert_eq!(user_defined(&r)["webhook_result_1"], Value::Null, "{r}");
+    assert_eq!(
+        webhook_error(&r, "webhook_result_1"),
+        "Webhook request timed out"
+    );
+    assert!(visited(&r).iter().any(|n| n == TWEETS_FAIL_NODE), "{r}");
 }

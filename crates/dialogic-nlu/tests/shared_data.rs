@@ -78,6 +78,12 @@ fn every_real_skill_trains_and_answers() {
             .expect("skill parses");
         let nlu = Nlu::train(&skill, &NluOptions::default())
             .unwrap_or_else(|e| panic!("{} failed to train: {e}", path.display()));
+        assert!(
+            nlu.rejected_patterns().is_empty(),
+            "{}: patterns that did not compile: {:?}",
+            path.display(),
+            nlu.rejected_patterns()
+        );
         for text in [
             "hello",
             "Ich möchte ein Ticket erstellen",
@@ -100,6 +106,28 @@ fn every_real_skill_trains_and_answers() {
         trained >= 8,
         "expected the 8 shared skills, trained {trained}"
     );
+}
+
+#[test]
+fn slack_skill_pattern_entities_match() {
+    let Some(root) = shared() else { return };
+    let path = root
+        .join("skills")
+        .join("IBM-Cloud__slack-chatbot-database-watson__skill-TutorialSlackbot.json");
+    let skill: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("parses");
+    let nlu = Nlu::train(&skill, &NluOptions::default()).expect("trains");
+    let ctx = AnalyzeContext {
+        timezone: None,
+        reference_time: chrono::Utc::now(),
+    };
+    let a = nlu.analyze("create event \"Think 2024\" contact jane@example.com", &ctx);
+    let by_name = |n: &str| a.entities.iter().find(|e| e["entity"] == n).cloned();
+    let name = by_name("eventName").expect("eventName found");
+    assert_eq!(name["literal"], "\"Think 2024\"");
+    assert_eq!(name["location"], serde_json::json!([13, 25]));
+    let contact = by_name("eventContact").expect("eventContact found");
+    assert_eq!(contact["literal"], "jane@example.com");
 }
 
 #[test]

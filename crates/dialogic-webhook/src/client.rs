@@ -91,10 +91,35 @@ impl Client {
     ) -> Result<Reply, CallError> {
         let started = Instant::now();
         let deadline = tokio::time::Instant::from_std(started) + target.timeout.min(MAX_TIMEOUT);
-        match tokio::time::timeout_at(deadline, self.post_within(target, request, started)).await {
-            Ok(result) => result,
-            Err(_elapsed) => Err(CallError::Timeout),
+        let result =
+            match tokio::time::timeout_at(deadline, self.post_within(target, request, started))
+                .await
+            {
+                Ok(result) => result,
+                Err(_elapsed) => Err(CallError::Timeout),
+            };
+        // The host only: the URL's path, query and user info may carry credentials.
+        let host = url::Url::parse(&target.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        match &result {
+            Ok(reply) => tracing::debug!(
+                webhook_id = %request.webhook_id,
+                host = %host,
+                status = reply.status,
+                latency_us = reply.latency.as_micros() as u64,
+                "webhook call answered"
+            ),
+            Err(error) => tracing::debug!(
+                webhook_id = %request.webhook_id,
+                host = %host,
+                latency_us = started.elapsed().as_micros() as u64,
+                error = %error,
+                "webhook call failed"
+            ),
         }
+        result
     }
 
     async fn post_within(

@@ -12,7 +12,7 @@
 //!   streamed body, no redirects, no proxy, OAuth2 token cache.
 //! - [`guard`]: the SSRF guard (address classes, URL check, guarding DNS resolver).
 //! - [`headers`]: the header set of one call and its precedence.
-//! - [`oauth`] (private): OAuth2 client-credentials token requests and cache.
+//! - `oauth` (private): OAuth2 client-credentials token requests and cache.
 //! - [`signing`]: `sign_jwt` (Watson's `Authorization` JWT) and `sign_standard`
 //!   (Standard Webhooks `webhook-signature`).
 //! - [`verify`]: receiver side: `verify_jwt`, `verify_signature`.

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use regex::Regex;
 use serde_json::{json, Map, Value};
 
-use crate::text::{tokenize, Normalized, Token};
+use crate::text::{tokenize, Normalized, Stemmer, Token};
 use crate::NluError;
 
 /// Watson's threshold: a fuzzy entity counts in a condition only above this confidence.
@@ -196,6 +196,8 @@ struct Phrase {
     value: Option<usize>,
     keys: Vec<String>,
     chars: Vec<Vec<char>>,
+    /// Stems of the words (fuzzy phrases only; empty otherwise).
+    stems: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -216,6 +218,10 @@ struct EntityDef {
 #[derive(Default)]
 pub struct EntityRecognizer {
     english: bool,
+    /// Snowball stemmer of the skill language (fuzzy matching includes stemming).
+    stemmer: Stemmer,
+    /// Fuzzy phrases by the stem of their first word.
+    fuzzy_stem_first: HashMap<String, Vec<usize>>,
     entities: Vec<EntityDef>,
     phrases: Vec<Phrase>,
     /// First word key -> phrases starting with it.
@@ -253,6 +259,7 @@ impl EntityRecognizer {
             .is_some_and(|b| b.eq_ignore_ascii_case("en"));
         let mut r = EntityRecognizer {
             english,
+            stemmer: Stemmer::for_language(language),
             ..EntityRecognizer::default()
         };
         let list = match workspace.get("entities") {
@@ -412,11 +419,25 @@ impl EntityRecognizer {
                 }
             }
         }
+        let stems: Vec<String> = if fuzzy {
+            toks.iter()
+                .map(|t| self.stemmer.stem(&t.text).into_owned())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if let Some(first) = stems.first() {
+            self.fuzzy_stem_first
+                .entry(first.clone())
+                .or_default()
+                .push(id);
+        }
         self.phrases.push(Phrase {
             entity,
             value,
             keys,
             chars,
+            stems,
         });
     }
 
@@ -447,6 +468,13 @@ impl EntityRecognizer {
         let toks = tokenize(&norm);
         let keys: Vec<String> = toks.iter().map(|t| key(&t.text, self.english)).collect();
         let chars: Vec<Vec<char>> = toks.iter().map(|t| t.text.chars().collect()).collect();
+        let stems: Vec<String> = if fuzzy && !self.fuzzy_first.is_empty() {
+            toks.iter()
+                .map(|t| self.stemmer.stem(&t.text).into_owned())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut found: Vec<RawMatch> = Vec::new();
         for i in 0..toks.len() {
             if let Some(ids) = self.by_first.get(&keys[i]) {
@@ -476,6 +504,9 @@ impl EntityRecognizer {
                         }
                     }
                 }
+                if let Some(ids) = stems.get(i).and_then(|st| self.fuzzy_stem_first.get(st)) {
+                    candidates.extend(ids);
+                }
                 candidates.sort_unstable();
                 candidates.dedup();
                 for &id in &candidates {
@@ -491,6 +522,14 @@ impl EntityRecognizer {
                         let (a, b) = (&chars[i + k], &p.chars[k]);
                         letters += b.len();
                         if keys[i + k] == p.keys[k] {
+                            continue;
+                        }
+                        // Same stem ("running" / "run"): one edit's worth of doubt.
+                        if stems
+                            .get(i + k)
+                            .is_some_and(|st| p.stems.get(k) == Some(st))
+                        {
+                            edits += 1;
                             continue;
                         }
                         match edit_distance(a, b, allowed_edits(b.len().min(a.len()))) {
@@ -750,6 +789,20 @@ mod tests {
         assert!(m
             .iter()
             .any(|x| x.0 == "city" && x.1 == "New York" && x.3 < 1.0));
+    }
+
+    #[test]
+    fn fuzzy_entity_matches_other_word_forms_by_stem() {
+        let r = recognizer(
+            json!([{"entity": "activity", "fuzzy_match": true, "values": [
+                {"value": "run", "synonyms": ["jog"]}
+            ]}]),
+        );
+        let m = summary(&r, "I was running and jogging");
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert!(m
+            .iter()
+            .all(|x| x.1 == "run" && x.3 < 1.0 && x.3 > FUZZY_THRESHOLD));
     }
 
     #[test]

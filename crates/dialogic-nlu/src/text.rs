@@ -135,6 +135,12 @@ impl std::fmt::Debug for Stemmer {
     }
 }
 
+impl Default for Stemmer {
+    fn default() -> Self {
+        Stemmer { inner: None }
+    }
+}
+
 impl Stemmer {
     /// Stemmer for a Watson language code (`en`, `de`, `pt-br`, ...). Unknown codes get none.
     pub fn for_language(code: &str) -> Stemmer {

@@ -495,3 +495,22 @@ async fn an_unbounded_timeout_does_not_overflow() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_tls_failure_is_a_connection_error_without_the_url() {
+    // https to a plain-HTTP receiver: the TLS handshake fails.
+    let rx = Receiver::start().await;
+    let client = Client::new(ClientOptions {
+        allow_private_addresses: true,
+        ..ClientOptions::default()
+    })
+    .unwrap();
+    let mut t = target(
+        format!("https://127.0.0.1:{}/hook?sig=topsecret", rx.addr.port()),
+        Auth::None,
+    );
+    t.timeout = Duration::from_secs(2);
+    let err = client.post(&t, &request("{}")).await.unwrap_err();
+    assert!(matches!(err, CallError::Connect(_)), "{err:?}");
+    assert!(!err.to_string().contains("topsecret"), "{err}");
+}

@@ -123,6 +123,7 @@ pub fn tokenize(n: &Normalized) -> Vec<Token> {
 }
 
 /// Stemmer per skill language (Snowball); `None` for languages without one.
+#[derive(Default)]
 pub struct Stemmer {
     inner: Option<rust_stemmers::Stemmer>,
 }
@@ -132,12 +133,6 @@ impl std::fmt::Debug for Stemmer {
         f.debug_struct("Stemmer")
             .field("enabled", &self.inner.is_some())
             .finish()
-    }
-}
-
-impl Default for Stemmer {
-    fn default() -> Self {
-        Stemmer { inner: None }
     }
 }
 

@@ -2492,3 +2492,77 @@ async fn twitter_dribbling_receiver_is_cut_at_the_budget() {
         "Webhook request timed out"
     );
 }
+
+/// The welcome node presets `webhook_result_1 = {"result": null}`; the callout's result replaces
+/// the variable whole (no merge with the preset object).
+#[tokio::test]
+async fn kif01_result_replaces_the_preset_variable_whole() {
+    let hook = Receiver::start().await;
+    let Some(server) = kif_server(&hook).await else {
+        return;
+    };
+    let s = server.session("telecom").await;
+    let r = s.say(json!({"text": ""})).await;
+    assert!(
+        texts(&r)
+            .first()
+            .is_some_and(|t| t.starts_with("Hello 👋 I'm your T-Com assistant")),
+        "{r}"
+    );
+    assert_eq!(
+        user_defined(&r)["webhook_result_1"],
+        json!({"result": null}),
+        "{r}"
+    );
+    s.intent("I want to check my account", "Account").await;
+    s.answer("12345").await;
+    hook.reply(200, &json!({"status": "ok", "name": "Khalil"}));
+    let r = s.answer("6789").await;
+    assert_eq!(hook.count(), 1);
+    assert_eq!(
+        user_defined(&r)["webhook_result_1"],
+        json!({"status": "ok", "name": "Khalil"}),
+        "{r}"
+    );
+}
+
+/// Credentials in the configured URL are sent as Basic auth and never reach the call records.
+#[tokio::test]
+async fn kif01_url_credentials_are_not_recorded() {
+    let Some(skill) = skill_path(KIF) else {
+        return;
+    };
+    let hook = Receiver::start().await;
+    let url = hook
+        .url("/plans")
+        .replace("http://", "http://fn-user:fn-pass-1234@");
+    let server = start_server(
+        "telecom",
+        &skill,
+        &DialogHook {
+            url,
+            secret: None,
+            headers: &[],
+        },
+    )
+    .await;
+    hook.reply(200, &json!({"response": "ok"}));
+    let r = server.stateless("telecom", plan_request("Plan 1")).await;
+    assert_eq!(texts(&r), ["ok"], "{r}");
+    let basic = base64::engine::general_purpose::STANDARD.encode("fn-user:fn-pass-1234");
+    assert_eq!(
+        hook.last().header("authorization"),
+        Some(format!("Basic {basic}")),
+        "URL user info goes out as Basic auth"
+    );
+    let calls = server
+        .webhook_calls("assistant_id=telecom&kind=dialog", 1)
+        .await;
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(
+        !calls[0].to_string().contains("fn-pass-1234"),
+        "{}",
+        calls[0]
+    );
+    assert_eq!(calls[0]["url"], hook.url("/plans"));
+}

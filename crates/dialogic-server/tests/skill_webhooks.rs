@@ -2566,3 +2566,67 @@ async fn kif01_url_credentials_are_not_recorded() {
     );
     assert_eq!(calls[0]["url"], hook.url("/plans"));
 }
+
+/// A header value computed from client-supplied context can carry CR/LF (input text cannot:
+/// it is refused with 400, as Watson does): no header is injected, nothing crashes, and the turn
+/// still answers.
+#[tokio::test]
+async fn jira_client_context_in_a_header_expression_cannot_inject_headers() {
+    let Some(original) = skill_path(JIRA) else {
+        return;
+    };
+    let hook = Receiver::start().await;
+    let dir = temp_dir("jira-header");
+    let skill = skill_with_webhook(
+        &original,
+        &dir,
+        json!({
+            "url": hook.url("/jira"),
+            "name": "main_webhook",
+            "headers": [{"name": "X-Reporter", "value": "$reporter"}],
+        }),
+    );
+    let server = start_server_with("jira", &skill, None, OPEN).await;
+    hook.reply(200, &json!({"message": "ok"}));
+    let s = server.session("jira").await;
+    jira_to_confirmation(&s, &hook, "Kurz", "Lang").await;
+    let (st, r) = server
+        .post(
+            &format!("/v2/assistants/jira/sessions/{}/message", s.id),
+            json!({
+                "input": {
+                    "text": "Ja",
+                    "intents": [{"intent": "Ja", "confidence": 1.0}],
+                    "options": {"return_context": true},
+                },
+                "context": {"skills": {"main skill": {"user_defined": {
+                    "reporter": "eve\r\nX-Evil: 1"
+                }}}},
+            }),
+        )
+        .await;
+    assert_eq!(st, 200, "{r}");
+    for g in hook.received() {
+        assert!(g.headers.get("x-evil").is_none(), "{:?}", g.headers);
+        if let Some(v) = g.header("x-reporter") {
+            assert!(!v.contains('\n') && !v.contains('\r'), "{v:?}");
+        }
+    }
+    // Either the value was made safe and the call made, or the call failed cleanly.
+    let ok = texts(&r) == ["ok"];
+    let failed = texts(&r) == [JIRA_FAILED_TEXT]
+        && r["output"]["webhook_error"]["webhook_result_1"].is_string();
+    assert!(ok || failed, "{r}");
+    let (st, health) = server
+        .call(server.http.get(format!("{}/healthz", server.base)))
+        .await;
+    assert_eq!(st, 200, "{health}");
+    eprintln!("REPLY {r}");
+    eprintln!(
+        "GOT {:?}",
+        hook.received()
+            .iter()
+            .map(|g| g.headers.clone())
+            .collect::<Vec<_>>()
+    );
+}

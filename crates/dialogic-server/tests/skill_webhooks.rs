@@ -2621,12 +2621,4 @@ async fn jira_client_context_in_a_header_expression_cannot_inject_headers() {
         .call(server.http.get(format!("{}/healthz", server.base)))
         .await;
     assert_eq!(st, 200, "{health}");
-    eprintln!("REPLY {r}");
-    eprintln!(
-        "GOT {:?}",
-        hook.received()
-            .iter()
-            .map(|g| g.headers.clone())
-            .collect::<Vec<_>>()
-    );
 }

@@ -2058,6 +2058,22 @@ async fn slack_start_over_skips_the_slots_and_still_calls_out() {
         user_defined(&r)["webhook_insert"],
         json!({"input": "partial"})
     );
+
+    // Start over before naming the event: `$eventName.substring(...)` fails on null, which is
+    // logged (without values); that part renders empty and the callout still runs.
+    s.intent("create a new event", "newEvent").await;
+    let r = s.intent("Please reset", "Bot_Control_Start_Over").await;
+    assert_eq!(hook.count(), 2, "{r}");
+    assert_eq!(
+        hook.last().json(),
+        json!({"actionname": "insert", "eventValues": ",,,,, ,  "})
+    );
+    let logs = r["output"]["debug"]["log_messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(logs.len(), 1, "logged once, not once per replay: {r}");
+    assert_eq!(logs[0]["level"], "error", "{r}");
 }
 
 /// With a secret configured, an Authorization header set in the config wins over the JWT;

@@ -495,6 +495,11 @@ impl IntentModel {
             z.iter_mut().for_each(|v| *v *= t);
             softmax(&mut z);
             z.truncate(n);
+            if self.classes == 1 {
+                // One intent and nothing to compare it with: the softmax is always 1, so the
+                // share of the input's words the skill knows is the only evidence.
+                z[0] = cov;
+            }
             return z;
         }
         let mut conf: Vec<f32> = class_features(&z, cov)

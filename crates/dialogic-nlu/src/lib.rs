@@ -382,6 +382,16 @@ mod tests {
     }
 
     #[test]
+    fn a_single_intent_skill_does_not_match_everything() {
+        let ws = json!({"language": "en", "intents": [{"intent": "tweets", "examples": [
+            {"text": "show me tweets about IBM"}, {"text": "search twitter for news"}
+        ]}]});
+        let nlu = Nlu::train(&ws, &NluOptions::default()).expect("trains");
+        assert!(top(&nlu, "show me tweets about cats").1 >= 0.2);
+        assert!(top(&nlu, "what a lovely day").1 < 0.2);
+    }
+
+    #[test]
     fn german_and_unknown_languages_train_and_classify() {
         for lang in ["de", "xx-yy", ""] {
             let mut ws = travel_skill();

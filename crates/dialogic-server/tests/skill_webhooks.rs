@@ -2638,3 +2638,44 @@ async fn jira_client_context_in_a_header_expression_cannot_inject_headers() {
         .await;
     assert_eq!(st, 200, "{health}");
 }
+
+/// With `debug: true`, a failed callout is also reported in `output.debug.log_messages`, as
+/// pre/post-message failures are (issue 8: "Either way the failure is recorded and, with
+/// `debug: true`, reported in `output.debug.log_messages`").
+#[tokio::test]
+#[ignore = "server gap: dialog webhook failures are not reported in output.debug.log_messages (pre/post failures are)"]
+async fn twitter_failed_callout_is_reported_in_debug_log_messages() {
+    let Some(skill) = skill_path(TWITTER) else {
+        return;
+    };
+    let hook = Receiver::start().await;
+    let server = start_server(
+        "twitter",
+        &skill,
+        &DialogHook {
+            url: hook.url("/twitter"),
+            secret: None,
+            headers: &[],
+        },
+    )
+    .await;
+    hook.reply(500, &json!({"error": "down"}));
+    let r = server
+        .stateless("twitter", twitter_request("@blackmirror"))
+        .await;
+    assert_eq!(
+        webhook_error(&r, "webhook_result_1"),
+        "Webhook responded with [500] status code"
+    );
+    let logs = r["output"]["debug"]["log_messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        logs.iter().any(|l| l["level"] == "error"
+            && l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("Webhook responded with [500] status code"))),
+        "{r}"
+    );
+}

@@ -2679,3 +2679,69 @@ async fn twitter_failed_callout_is_reported_in_debug_log_messages() {
         "{r}"
     );
 }
+
+/// `result_variable` prefixes: `output.` puts the result in the response's output (not in the
+/// context), `$` is optional.
+#[tokio::test]
+async fn kif01_result_variable_prefixes() {
+    let Some(original) = skill_path(KIF) else {
+        return;
+    };
+    let dir = temp_dir("kif-prefix");
+    let skill = skill_copy(&original, &dir, |skill| {
+        for node in skill["dialog_nodes"].as_array_mut().into_iter().flatten() {
+            match node["dialog_node"].as_str() {
+                Some("node_6_1591984888534") => {
+                    node["actions"][0]["result_variable"] = json!("output.plan_info");
+                }
+                Some("node_7_1591542163028") => {
+                    node["actions"][0]["result_variable"] = json!("$webhook_result_1");
+                }
+                _ => {}
+            }
+        }
+    });
+    let hook = Receiver::start().await;
+    let server = start_server_with(
+        "telecom",
+        &skill,
+        Some(&DialogHook {
+            url: hook.url("/plans"),
+            secret: None,
+            headers: &[],
+        }),
+        OPEN,
+    )
+    .await;
+    hook.reply(200, &json!({"response": "Plan 1 details"}));
+    let r = server.stateless("telecom", plan_request("Plan 1")).await;
+    assert_eq!(hook.count(), 1);
+    assert_eq!(
+        r["output"]["plan_info"],
+        json!({"response": "Plan 1 details"}),
+        "{r}"
+    );
+    assert!(user_defined(&r).get("plan_info").is_none(), "{r}");
+    assert!(user_defined(&r).get("webhook_result_2").is_none(), "{r}");
+
+    hook.reply(500, &json!({}));
+    let r = server.stateless("telecom", plan_request("Plan 2")).await;
+    assert_eq!(r["output"]["plan_info"], Value::Null, "{r}");
+    assert!(r["output"].get("plan_info").is_some(), "set to null: {r}");
+    assert_eq!(
+        webhook_error(&r, "plan_info"),
+        "Webhook responded with [500] status code"
+    );
+
+    let s = server.session("telecom").await;
+    hook.reply(200, &json!({"result": "Hi"}));
+    s.intent("I want to check my account", "Account").await;
+    s.answer("12345").await;
+    let r = s.answer("6789").await;
+    assert_eq!(
+        user_defined(&r)["webhook_result_1"],
+        json!({"result": "Hi"}),
+        "{r}"
+    );
+    assert_eq!(texts(&r).first().map(String::as_str), Some("Hi"), "{r}");
+}

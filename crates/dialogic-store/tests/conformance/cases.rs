@@ -1239,3 +1239,29 @@ pub async fn survives_reopen(h: &Harness) {
     let (d, _) = reopened.get_delivery("l2").await.unwrap().unwrap();
     assert_eq!(d.sequence, 2);
 }
+
+pub async fn json_round_trips_exactly(h: &Harness) {
+    let s = &h.store;
+    let context = json!({
+        "z_first": "kept in this order",
+        "unicode": "Grüße, 東京, emoji 🚀, quote \" backslash \\ nul-free",
+        "numbers": [0, -1, 9007199254740993u64, i64::MIN, 0.1, 0.93, 1e300, -2.5e-300,
+                    0.9312345678901234],
+        "nested": {"empty_obj": {}, "empty_arr": [], "null": null, "t": true},
+        "big": "x".repeat(100_000),
+        "a_last": 1,
+    });
+    let mut sess = session("s1", "a1", t(0), 60);
+    sess.context = context.clone();
+    s.create_session(&sess).await.unwrap();
+    let loaded = s.load_session("a1", "s1", t(1)).await.unwrap().unwrap();
+    assert_eq!(loaded.context, context);
+    assert_eq!(
+        serde_json::to_string(&loaded.context).unwrap(),
+        serde_json::to_string(&context).unwrap()
+    );
+    let mut turn = stateless_turn("l1", "s2", None, 0);
+    turn.log.record = context.clone();
+    s.commit_turn(&turn).await.unwrap();
+    assert_eq!(all_logs(s, "a1").await[0].record, context);
+}

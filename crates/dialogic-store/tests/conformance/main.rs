@@ -63,6 +63,7 @@ conformance!(
     retry_batch_by_status_and_since,
     webhook_calls_filters_newest_first,
     survives_reopen,
+    json_round_trips_exactly,
 );
 
 mod sqlite_only {

@@ -6,6 +6,9 @@
 //! in the pool instead of spinning on SQLite's busy handler, and two processes sharing the
 //! file serialise on SQLite's write lock. Reads use a separate pool and never block writes.
 //!
+//! Turns are group-committed (see `group_commit`): concurrent turns share one transaction,
+//! each in its own savepoint.
+//!
 //! Timestamps are stored as integer microseconds since the Unix epoch.
 
 use std::str::FromStr;
@@ -28,6 +31,9 @@ use crate::model::{
 };
 use crate::Store;
 
+mod group_commit;
+use group_commit::{PreparedTurn, TurnQueue};
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// How long a statement waits for another process's write lock before failing.
@@ -49,6 +55,7 @@ const CALL_COLS: &str = "id, at, assistant_id, environment_id, session_id, kind,
 pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
+    turns: TurnQueue,
 }
 
 impl SqliteStore {
@@ -73,6 +80,7 @@ impl SqliteStore {
             MIGRATOR.run(&pool).await?;
             return Ok(SqliteStore {
                 reader: pool.clone(),
+                turns: TurnQueue::start(pool.clone()),
                 writer: pool,
             });
         }
@@ -100,7 +108,11 @@ impl SqliteStore {
             .max_connections(READ_CONNECTIONS)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { reader, writer })
+        Ok(SqliteStore {
+            reader,
+            turns: TurnQueue::start(writer.clone()),
+            writer,
+        })
     }
 
     async fn begin(&self) -> Result<sqlx::Transaction<'static, Sqlite>> {
@@ -309,82 +321,8 @@ impl Store for SqliteStore {
     }
 
     async fn commit_turn(&self, turn: &TurnCommit) -> Result<()> {
-        // Serialise before taking the write lock.
-        let session_context = turn
-            .session
-            .as_ref()
-            .map(|s| json_text(&s.context))
-            .transpose()?;
-        let record = json_text(&turn.log.record)?;
-        let bodies = turn
-            .deliveries
-            .iter()
-            .map(|d| json_text(&d.body))
-            .collect::<Result<Vec<_>>>()?;
-
-        let mut tx = self.begin().await?;
-        if let (Some(s), Some(context)) = (&turn.session, session_context) {
-            let r = sqlx::query(
-                "UPDATE sessions SET context = ?1, last_active = ?2, \
-                 expires_at = ?2 + timeout_secs * 1000000, version = version + 1 \
-                 WHERE id = ?3 AND version = ?4",
-            )
-            .bind(context)
-            .bind(micros(s.last_active))
-            .bind(&s.id)
-            .bind(s.expected_version)
-            .execute(&mut *tx)
-            .await?;
-            if r.rows_affected() == 0 {
-                // Dropping the transaction rolls it back: nothing of this turn is written.
-                return Err(StoreError::Conflict(s.id.clone()));
-            }
-        }
-        let log = &turn.log;
-        sqlx::query(&format!(
-            "INSERT INTO logs ({LOG_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-        ))
-        .bind(&log.log_id)
-        .bind(&log.assistant_id)
-        .bind(&log.environment_id)
-        .bind(&log.session_id)
-        .bind(&log.customer_id)
-        .bind(micros(log.request_timestamp))
-        .bind(micros(log.response_timestamp))
-        .bind(record)
-        .execute(&mut *tx)
-        .await?;
-        let now = micros(Utc::now());
-        for (d, body) in turn.deliveries.iter().zip(bodies) {
-            let sequence: i64 = sqlx::query_scalar(
-                "INSERT INTO delivery_sequences (session_id, last_sequence) VALUES (?1, 1) \
-                 ON CONFLICT (session_id) DO UPDATE SET last_sequence = delivery_sequences.last_sequence + 1 \
-                 RETURNING last_sequence",
-            )
-            .bind(&d.session_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO deliveries (id, log_id, assistant_id, environment_id, session_id, \
-                 sequence, event, body, status, attempts, due_at, lease_until, created_at, \
-                 updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', 0, ?9, NULL, ?10, ?10)",
-            )
-            .bind(&d.id)
-            .bind(&log.log_id)
-            .bind(&d.assistant_id)
-            .bind(&d.environment_id)
-            .bind(&d.session_id)
-            .bind(sequence)
-            .bind(&d.event)
-            .bind(body)
-            .bind(micros(d.due_at))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        // Serialised here, in the caller's task, not under the write lock.
+        self.turns.commit(PreparedTurn::new(turn)?).await
     }
 
     async fn list_logs(&self, q: &LogQuery) -> Result<LogPage> {

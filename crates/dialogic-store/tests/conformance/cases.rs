@@ -1265,3 +1265,49 @@ pub async fn json_round_trips_exactly(h: &Harness) {
     s.commit_turn(&turn).await.unwrap();
     assert_eq!(all_logs(s, "a1").await[0].record, context);
 }
+
+pub async fn concurrent_turns_with_failures_commit_the_rest(h: &Harness) {
+    let s = &h.store;
+    s.commit_turn(&stateless_turn("dup", "shared", None, 0))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = if i % 4 == 0 {
+                "dup".to_owned()
+            } else {
+                format!("ok{i}")
+            };
+            (
+                id.clone(),
+                store
+                    .commit_turn(&stateless_turn(&id, "shared", None, i))
+                    .await,
+            )
+        }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        let (id, r) = task.await.unwrap();
+        match (id.as_str(), r) {
+            ("dup", Err(StoreError::Database(_))) => {}
+            ("dup", other) => panic!("duplicate log id must fail: {other:?}"),
+            (_, Ok(())) => ok += 1,
+            (id, Err(e)) => panic!("{id} failed: {e:?}"),
+        }
+    }
+    assert_eq!(ok, 15);
+    assert_eq!(all_logs(s, "a1").await.len(), 16);
+    // Failed turns consumed no sequence number: the session's sequence has no gaps.
+    let mut seqs: Vec<i64> = s
+        .list_deliveries(&DeliveryQuery::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(d, _)| d.sequence)
+        .collect();
+    seqs.sort();
+    assert_eq!(seqs, (1..=16).collect::<Vec<i64>>());
+}

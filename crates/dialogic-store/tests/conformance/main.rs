@@ -64,6 +64,7 @@ conformance!(
     webhook_calls_filters_newest_first,
     survives_reopen,
     json_round_trips_exactly,
+    concurrent_turns_with_failures_commit_the_rest,
 );
 
 mod sqlite_only {

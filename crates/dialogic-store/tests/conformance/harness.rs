@@ -34,7 +34,15 @@ impl Harness {
     /// None (with a message) when `DIALOGIC_TEST_POSTGRES_URL` is not set.
     pub async fn postgres() -> Option<Harness> {
         let Ok(base_url) = std::env::var(POSTGRES_ENV) else {
-            eprintln!("skipping PostgreSQL: {POSTGRES_ENV} not set");
+            // Once per run, and past the test harness's output capture, so it is seen.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "skipping PostgreSQL: {POSTGRES_ENV} not set"
+                );
+            });
             return None;
         };
         let schema = format!("dialogic_test_{}", uuid::Uuid::new_v4().simple());

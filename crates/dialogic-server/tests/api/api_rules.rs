@@ -250,3 +250,35 @@ async fn sessions_create_delete_and_environments() {
     assert_eq!(s, 404);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn configured_environments_and_environment_ids_as_assistant_ids() {
+    let toml = "[[assistants]]\nid = \"travel\"\nskill = \"builtin:demo\"\n  [[assistants.environments]]\n  id = \"travel-staging\"\n  name = \"staging\"\n  session_timeout = \"30m\"\n";
+    let app = spawn_app(toml).await;
+    let (s, b) = app.get("/v2/assistants/travel/environments").await;
+    assert_eq!(s, 200);
+    let ids: Vec<&str> = b["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["environment_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["draft", "live", "travel-staging"]);
+    assert_eq!(b["environments"][2]["session_timeout"], 1800);
+    // Watson's new experience puts the environment id where the assistant id goes.
+    let (s, b) = app
+        .post("/v2/assistants/travel-staging/sessions", json!({}))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let sid = b["session_id"].as_str().unwrap();
+    let (s, r) = app
+        .post(
+            &format!("/v2/assistants/travel/environments/travel-staging/sessions/{sid}/message"),
+            json!({"input": {"text": "hello"}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let (_, logs) = app.get("/v2/assistants/travel/logs").await;
+    assert_eq!(logs["logs"][0]["snapshot"], "staging");
+    app.stop().await;
+}

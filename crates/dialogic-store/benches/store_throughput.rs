@@ -172,21 +172,21 @@ async fn drain(store: &Arc<dyn Store>, workers: usize) -> (usize, Figures) {
                 if got.is_empty() {
                     return (delivered, lat);
                 }
-                for d in got {
-                    let attempt = Attempt {
-                        delivery_id: d.id,
-                        at: Utc::now(),
-                        status_code: Some(200),
-                        latency_ms: 1,
-                        response_body: Some("ok".into()),
-                        error: None,
-                    };
-                    store
-                        .record_attempt(&attempt, &AttemptOutcome::Delivered)
-                        .await
-                        .expect("record");
-                    delivered += 1;
-                }
+                let batch: Vec<(Attempt, AttemptOutcome)> = got
+                    .into_iter()
+                    .map(|d| {
+                        let attempt = Attempt {
+                            delivery_id: d.id,
+                            at: Utc::now(),
+                            status_code: Some(200),
+                            latency_ms: 1,
+                            response_body: Some("ok".into()),
+                            error: None,
+                        };
+                        (attempt, AttemptOutcome::Delivered)
+                    })
+                    .collect();
+                delivered += store.record_attempts(&batch).await.expect("record") as usize;
                 lat.push(s.elapsed());
             }
         }));

@@ -123,6 +123,19 @@ pub trait Store: Send + Sync + 'static {
     /// `RetryAt` sets status failed and due_at). A delivered row stays delivered whatever a
     /// late attempt reports. Err(NotFound) for an unknown (or deleted) delivery.
     async fn record_attempt(&self, attempt: &Attempt, outcome: &AttemptOutcome) -> Result<()>;
+    /// Record many attempts in one transaction (a worker finishing a batch); unknown
+    /// deliveries are skipped. Returns how many were found and updated.
+    async fn record_attempts(&self, batch: &[(Attempt, AttemptOutcome)]) -> Result<u64> {
+        let mut found = 0;
+        for (attempt, outcome) in batch {
+            match self.record_attempt(attempt, outcome).await {
+                Ok(()) => found += 1,
+                Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(found)
+    }
     /// Newest first; `status` filters by [`DeliveryStatus::as_str`]; limit 0 = 100.
     async fn list_deliveries(&self, query: &DeliveryQuery)
         -> Result<Vec<(Delivery, Vec<Attempt>)>>;

@@ -253,6 +253,58 @@ fn push_log_filters(qb: &mut QueryBuilder<'_, Sqlite>, q: &LogQuery) {
     }
 }
 
+/// One attempt's writes (the caller owns the transaction); false for an unknown delivery.
+async fn apply_attempt(
+    conn: &mut sqlx::SqliteConnection,
+    attempt: &Attempt,
+    outcome: &AttemptOutcome,
+    now: i64,
+) -> Result<bool> {
+    // A delivered event stays delivered, even if a slower worker whose lease ran out
+    // reports a failure afterwards.
+    let r = match outcome {
+        AttemptOutcome::Delivered => sqlx::query(
+            "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, \
+             lease_until = NULL, updated_at = ?2 WHERE id = ?1",
+        )
+        .bind(&attempt.delivery_id)
+        .bind(now),
+        AttemptOutcome::RetryAt(at) => sqlx::query(
+            "UPDATE deliveries SET status = CASE WHEN status = 'delivered' THEN status \
+             ELSE 'failed' END, due_at = CASE WHEN status = 'delivered' THEN due_at \
+             ELSE ?3 END, attempts = attempts + 1, lease_until = NULL, updated_at = ?2 \
+             WHERE id = ?1",
+        )
+        .bind(&attempt.delivery_id)
+        .bind(now)
+        .bind(micros(*at)),
+        AttemptOutcome::Dead => sqlx::query(
+            "UPDATE deliveries SET status = CASE WHEN status = 'delivered' THEN status \
+             ELSE 'dead' END, attempts = attempts + 1, lease_until = NULL, updated_at = ?2 \
+             WHERE id = ?1",
+        )
+        .bind(&attempt.delivery_id)
+        .bind(now),
+    }
+    .execute(&mut *conn)
+    .await?;
+    if r.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query(&format!(
+        "INSERT INTO delivery_attempts ({ATTEMPT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    ))
+    .bind(&attempt.delivery_id)
+    .bind(micros(attempt.at))
+    .bind(attempt.status_code)
+    .bind(attempt.latency_ms)
+    .bind(&attempt.response_body)
+    .bind(&attempt.error)
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}
+
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -432,51 +484,27 @@ impl Store for SqliteStore {
 
     async fn record_attempt(&self, attempt: &Attempt, outcome: &AttemptOutcome) -> Result<()> {
         let mut tx = self.begin().await?;
-        let now = micros(Utc::now());
-        // A delivered event stays delivered, even if a slower worker whose lease ran out
-        // reports a failure afterwards.
-        let r = match outcome {
-            AttemptOutcome::Delivered => sqlx::query(
-                "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, \
-                 lease_until = NULL, updated_at = ?2 WHERE id = ?1",
-            )
-            .bind(&attempt.delivery_id)
-            .bind(now),
-            AttemptOutcome::RetryAt(at) => sqlx::query(
-                "UPDATE deliveries SET status = CASE WHEN status = 'delivered' THEN status \
-                 ELSE 'failed' END, due_at = CASE WHEN status = 'delivered' THEN due_at \
-                 ELSE ?3 END, attempts = attempts + 1, lease_until = NULL, updated_at = ?2 \
-                 WHERE id = ?1",
-            )
-            .bind(&attempt.delivery_id)
-            .bind(now)
-            .bind(micros(*at)),
-            AttemptOutcome::Dead => sqlx::query(
-                "UPDATE deliveries SET status = CASE WHEN status = 'delivered' THEN status \
-                 ELSE 'dead' END, attempts = attempts + 1, lease_until = NULL, updated_at = ?2 \
-                 WHERE id = ?1",
-            )
-            .bind(&attempt.delivery_id)
-            .bind(now),
-        }
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() == 0 {
+        if !apply_attempt(&mut tx, attempt, outcome, micros(Utc::now())).await? {
             return Err(StoreError::NotFound);
         }
-        sqlx::query(&format!(
-            "INSERT INTO delivery_attempts ({ATTEMPT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-        ))
-        .bind(&attempt.delivery_id)
-        .bind(micros(attempt.at))
-        .bind(attempt.status_code)
-        .bind(attempt.latency_ms)
-        .bind(&attempt.response_body)
-        .bind(&attempt.error)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn record_attempts(&self, batch: &[(Attempt, AttemptOutcome)]) -> Result<u64> {
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.begin().await?;
+        let now = micros(Utc::now());
+        let mut found = 0;
+        for (attempt, outcome) in batch {
+            if apply_attempt(&mut tx, attempt, outcome, now).await? {
+                found += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(found)
     }
 
     async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Vec<(Delivery, Vec<Attempt>)>> {

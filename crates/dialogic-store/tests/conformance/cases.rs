@@ -1311,3 +1311,33 @@ pub async fn concurrent_turns_with_failures_commit_the_rest(h: &Harness) {
     seqs.sort();
     assert_eq!(seqs, (1..=16).collect::<Vec<i64>>());
 }
+
+pub async fn record_attempts_in_one_batch(h: &Harness) {
+    let s = &h.store;
+    for id in ["b1", "b2", "b3"] {
+        s.commit_turn(&stateless_turn(id, id, None, 0))
+            .await
+            .unwrap();
+    }
+    assert_eq!(claim_ids(s, t(1), 10).await.len(), 3);
+    let batch = [
+        (attempt("b1", t(2), Some(200)), AttemptOutcome::Delivered),
+        (attempt("b2", t(2), None), AttemptOutcome::RetryAt(t(9))),
+        (
+            attempt("missing", t(2), Some(200)),
+            AttemptOutcome::Delivered,
+        ),
+        (attempt("b3", t(2), Some(400)), AttemptOutcome::Dead),
+    ];
+    assert_eq!(s.record_attempts(&batch).await.unwrap(), 3);
+    assert_eq!(s.record_attempts(&[]).await.unwrap(), 0);
+    assert_eq!(status_of(s, "b1").await, DeliveryStatus::Delivered);
+    let (b2, attempts) = s.get_delivery("b2").await.unwrap().unwrap();
+    assert_eq!(
+        (b2.status, b2.due_at, b2.lease_until),
+        (DeliveryStatus::Failed, t(9), None)
+    );
+    assert_eq!(attempts, [attempt("b2", t(2), None)]);
+    assert_eq!(status_of(s, "b3").await, DeliveryStatus::Dead);
+    assert_eq!(claim_ids(s, t(9), 10).await, ["b2"]);
+}

@@ -65,6 +65,7 @@ conformance!(
     survives_reopen,
     json_round_trips_exactly,
     concurrent_turns_with_failures_commit_the_rest,
+    record_attempts_in_one_batch,
 );
 
 mod sqlite_only {

@@ -16,7 +16,9 @@ use super::record::{CallFacts, CallLog};
 use crate::config::DIALOG_WEBHOOK_BUDGET;
 use crate::registry::{auth_for, Environment};
 
-/// Run NLU and the dialog engine for `request` (after the pre-message webhook).
+/// Run NLU and the dialog engine for `request` (after the pre-message webhook). Failed
+/// dialog webhook calls are added to `failures` (reported with `debug`).
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     client: &Client,
     env: &Environment,
@@ -25,6 +27,7 @@ pub async fn run(
     now: DateTime<Utc>,
     scope: &CallScope<'_>,
     calls: &mut CallLog,
+    failures: &mut Vec<String>,
 ) -> TurnOutput {
     let input = request
         .get("input")
@@ -73,7 +76,13 @@ pub async fn run(
         match turn.poll() {
             Poll::Done(out) => break out,
             Poll::Webhook(call) => {
+                let (node, var) = (call.node.clone(), call.result_variable.clone());
                 let result = dialog_call(client, env, call, deadline, scope, calls).await;
+                if let Err(reason) = &result {
+                    failures.push(format!(
+                        "dialog webhook of node {node:?} (result_variable {var}) failed: {reason}"
+                    ));
+                }
                 turn.resume(result);
             }
         }

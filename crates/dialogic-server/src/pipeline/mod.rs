@@ -191,7 +191,17 @@ async fn turn(
 
     let ctx_in = request["context"].clone();
     let size_in = size_of(&ctx_in);
-    let out = dialog_turn::run(&state.client, env, &request, ctx_in, now, &scope, calls).await;
+    let out = dialog_turn::run(
+        &state.client,
+        env,
+        &request,
+        ctx_in,
+        now,
+        &scope,
+        calls,
+        &mut failures,
+    )
+    .await;
     if session.is_some() {
         let size_out = size_of(&out.context);
         // Only context the skill produced counts: context a webhook wrote (up to the 4 MB

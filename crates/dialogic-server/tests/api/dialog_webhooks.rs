@@ -41,7 +41,7 @@ async fn main_webhook_success_and_failure_paths() {
     let (_, r) = app
         .post(
             "/v2/assistants/demo/message",
-            json!({"input": {"text": "what's the weather in Paris?"}}),
+            json!({"input": {"text": "what's the weather in Paris?", "options": {"debug": true}}}),
         )
         .await;
     assert_eq!(
@@ -59,6 +59,11 @@ async fn main_webhook_success_and_failure_paths() {
             .unwrap_or("")
             .contains("[500]"),
         "{r}"
+    );
+    let logged = r["output"]["debug"]["log_messages"].to_string();
+    assert!(
+        logged.contains("Webhook responded with [500] status code"),
+        "reported with debug: {logged}"
     );
 
     let (_, calls) = app.get("/v1/webhook_calls?kind=dialog").await;

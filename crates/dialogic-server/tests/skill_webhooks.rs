@@ -16,7 +16,7 @@
 //! `webhooks[0]` URL and headers, two callouts in one message, swapped response conditions,
 //! `result_variable` prefixes); the corpus itself is never copied into the project.
 //! Tests that must wait out the fixed 8 s dialog webhook budget are `#[ignore]`d (run them with
-//! `--ignored`), as is one that documents a known server gap.
+//! `--ignored`).
 //!
 //! Without `../shared/skills` (a fresh clone) every test prints "skipping" and returns.
 
@@ -2649,7 +2649,6 @@ async fn jira_client_context_in_a_header_expression_cannot_inject_headers() {
 /// pre/post-message failures are (issue 8: "Either way the failure is recorded and, with
 /// `debug: true`, reported in `output.debug.log_messages`").
 #[tokio::test]
-#[ignore = "server gap: dialog webhook failures are not reported in output.debug.log_messages (pre/post failures are)"]
 async fn twitter_failed_callout_is_reported_in_debug_log_messages() {
     let Some(skill) = skill_path(TWITTER) else {
         return;

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Message throughput of Dialogic next to refpipe (../shared/bench/refpipe), the reference limit for
+# "1 inbound HTTP exchange + N webhook calls, no logic", measured in the same run with the same
+# load generator (wrk), so the ratio survives a noisy machine.
+#
+#   bash bench/compare.sh            # DURATION=10s CONNECTIONS=32 by default
+#
+# Needs wrk (apt-get install wrk). Builds both in release mode.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+REFPIPE_DIR=${REFPIPE_DIR:-../shared/bench/refpipe}
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
+if [ -z "${SKIP_BUILD:-}" ]; then
+  cargo build --release -q -p dialogic-server
+  CARGO_TARGET_DIR="$PWD/target/refpipe" cargo build --release -q --manifest-path "$REFPIPE_DIR/Cargo.toml"
+fi
+R="$PWD/target/refpipe/release/refpipe"
+D="$PWD/target/release/dialogic"
+
+wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 did not open" >&2; exit 1; }
+
+"$R" hook 127.0.0.1:19101 & pids+=($!)
+"$R" proxy 127.0.0.1:19100 & pids+=($!)
+"$R" proxy 127.0.0.1:19102 http://127.0.0.1:19101/pre http://127.0.0.1:19101/post & pids+=($!)
+
+cat > "$work/plain.toml" <<TOML
+[storage]
+url = "sqlite://$work/plain.db"
+[[assistants]]
+id = "demo"
+name = "Demo"
+skill = "builtin:demo"
+TOML
+cat > "$work/hooks.toml" <<TOML
+[storage]
+url = "sqlite://$work/hooks.db"
+[webhooks]
+allow_http = true
+allow_private_addresses = true
+[[assistants]]
+id = "demo"
+name = "Demo"
+skill = "builtin:demo"
+[assistants.webhooks.pre_message]
+url = "http://127.0.0.1:19101/pre"
+secret = "bench secret"
+[assistants.webhooks.post_message]
+url = "http://127.0.0.1:19101/post"
+secret = "bench secret"
+TOML
+RUST_LOG=warn "$D" serve --config "$work/plain.toml" --listen 127.0.0.1:19110 >/dev/null 2>&1 & pids+=($!)
+RUST_LOG=warn "$D" serve --config "$work/hooks.toml" --listen 127.0.0.1:19111 >/dev/null 2>&1 & pids+=($!)
+for p in 19100 19101 19102 19110 19111; do wait_port $p; done
+
+cat > "$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"input":{"text":"I want a large pizza"}}'
+LUA
+
+run() { # name url -> "req/s p50 p99"
+  local out
+  out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/post.lua" "$2")
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  local errs; errs=$(grep -E "Non-2xx|Socket errors" <<<"$out" || true)
+  printf '%-44s %10s req/s   p50 %-9s p99 %-9s %s\n' "$1" "$rps" "$p50" "$p99" "$errs" >&2
+  echo "$rps"
+}
+
+Q='?version=2024-08-25'
+echo "wrk -t2 -c$CONNECTIONS -d$DURATION, $(nproc) cores, $(date -u +%FT%TZ)" >&2
+ref0=$(run "refpipe proxy, 0 hooks" "http://127.0.0.1:19100/")
+dl0=$(run "dialogic stateless, no hooks" "http://127.0.0.1:19110/v2/assistants/demo/message$Q")
+ref2=$(run "refpipe proxy, 2 hooks" "http://127.0.0.1:19102/")
+dl2=$(run "dialogic stateless, pre+post hooks (echo)" "http://127.0.0.1:19111/v2/assistants/demo/message$Q")
+awk -v a="$dl0" -v b="$ref0" -v c="$dl2" -v d="$ref2" 'BEGIN {
+  printf "ratio, no hooks:        %.1f%% of refpipe (target >= 40%%)\n", 100*a/b;
+  printf "ratio, pre+post hooks:  %.1f%% of refpipe (target >= 60%%)\n", 100*c/d }' >&2

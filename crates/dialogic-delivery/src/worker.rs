@@ -19,6 +19,9 @@ use crate::config::WorkerConfig;
 use crate::error::DeliveryError;
 use crate::retry::{Decision, FailureKind, Policy};
 
+/// The shortest time between two claims of the background loop (see `run_loop`).
+pub const CLAIM_WINDOW: Duration = Duration::from_millis(10);
+
 /// The header carrying a delivery's position in its session (1, 2, 3...).
 pub const SEQUENCE_HEADER: &str = "webhook-sequence";
 
@@ -98,6 +101,13 @@ impl Clock {
             Clock::System => Utc::now(),
         }
     }
+}
+
+/// An attempt made, not yet recorded.
+struct Finished {
+    record: dialogic_store::Attempt,
+    outcome: AttemptOutcome,
+    done: Done,
 }
 
 /// How one delivery task ended.
@@ -225,7 +235,7 @@ impl Worker {
         let inner = &self.inner;
         let concurrency = inner.config.concurrency;
         let mut shutdown = std::pin::pin!(shutdown);
-        let mut tasks: JoinSet<Done> = JoinSet::new();
+        let mut tasks: JoinSet<Finished> = JoinSet::new();
         let mut tick = tokio::time::interval(inner.config.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tracing::info!(
@@ -233,15 +243,26 @@ impl Worker {
             concurrency,
             "delivery worker started"
         );
+        // Claims are coalesced: at most one per CLAIM_WINDOW. Under load a wake-up comes with
+        // every committed turn and every finished attempt; claiming on each would add a write
+        // transaction per event and compete with the turns themselves for the database.
+        let mut wanted = true;
+        let mut last_claim: Option<Instant> = None;
         loop {
             let free = concurrency.saturating_sub(tasks.len());
-            if free > 0 {
+            let next_claim = last_claim.map(|t| t + CLAIM_WINDOW);
+            let may_claim = next_claim.is_none_or(|t| Instant::now() >= t);
+            if wanted && free > 0 && may_claim {
+                wanted = false;
+                last_claim = Some(Instant::now());
                 match self.claim(Utc::now(), free).await {
                     Ok(batch) => {
+                        // A full batch: more may be due as soon as slots free up.
+                        wanted = batch.len() == free;
                         for delivery in batch {
                             let inner = Arc::clone(inner);
                             tasks
-                                .spawn(async move { inner.deliver(delivery, Clock::System).await });
+                                .spawn(async move { inner.attempt(delivery, Clock::System).await });
                         }
                     }
                     Err(e) => {
@@ -250,19 +271,26 @@ impl Worker {
                     }
                 }
             }
+            let waiting_for_window = wanted && free > 0 && !may_claim;
+            let window_ends =
+                tokio::time::Instant::from_std(next_claim.unwrap_or_else(Instant::now));
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
                 Some(result) = tasks.join_next(), if !tasks.is_empty() => {
-                    log_join(result);
-                    // Collect every other finished attempt before claiming again: one claim
-                    // query per batch of completions, not per completion.
+                    // Record every attempt finished by now in one transaction: under load
+                    // one write per event would compete with the turns for the database.
+                    let mut batch = Vec::new();
+                    collect(result, &mut batch);
                     while let Some(result) = tasks.try_join_next() {
-                        log_join(result);
+                        collect(result, &mut batch);
                     }
+                    inner.record_batch(batch).await;
+                    wanted = true;
                 }
-                () = inner.notify.notified() => {}
-                _ = tick.tick() => {}
+                () = inner.notify.notified() => wanted = true,
+                _ = tick.tick() => wanted = true,
+                () = tokio::time::sleep_until(window_ends), if waiting_for_window => {}
             }
         }
         let in_flight = tasks.len();
@@ -270,9 +298,11 @@ impl Worker {
             in_flight,
             "delivery worker stopping; finishing attempts in flight"
         );
+        let mut batch = Vec::new();
         while let Some(result) = tasks.join_next().await {
-            log_join(result);
+            collect(result, &mut batch);
         }
+        inner.record_batch(batch).await;
         tracing::info!("delivery worker stopped");
     }
 
@@ -286,15 +316,55 @@ impl Worker {
     }
 }
 
-fn log_join(result: Result<Done, tokio::task::JoinError>) {
-    if let Err(e) = result {
-        tracing::error!(error = %e, "delivery task ended abnormally");
+fn collect(result: Result<Finished, tokio::task::JoinError>, batch: &mut Vec<Finished>) {
+    match result {
+        Ok(f) => batch.push(f),
+        // The lease runs out and the event is sent again.
+        Err(e) => tracing::error!(error = %e, "delivery task ended abnormally"),
     }
 }
 
 impl Inner {
+    /// Record finished attempts in one store call; on failure the leases run out and the
+    /// events are sent again (at least once).
+    async fn record_batch(&self, batch: Vec<Finished>) {
+        if batch.is_empty() {
+            return;
+        }
+        let pairs: Vec<(dialogic_store::Attempt, AttemptOutcome)> =
+            batch.into_iter().map(|f| (f.record, f.outcome)).collect();
+        if let Err(e) = self.store.record_attempts(&pairs).await {
+            tracing::error!(
+                attempts = pairs.len(), error = %e,
+                source = ?std::error::Error::source(&e),
+                "could not record delivery attempts; they will be retried when their leases end"
+            );
+        }
+    }
+
     /// One attempt for one claimed delivery, recorded with its outcome.
+    /// One attempt, recorded on its own (the `run_once` path).
     async fn deliver(&self, delivery: Delivery, clock: Clock) -> Done {
+        let finished = self.attempt(delivery, clock).await;
+        match self
+            .store
+            .record_attempt(&finished.record, &finished.outcome)
+            .await
+        {
+            Ok(()) => finished.done,
+            Err(e) => {
+                tracing::error!(
+                    delivery_id = %finished.record.delivery_id, error = %e,
+                    source = ?std::error::Error::source(&e),
+                    "could not record a delivery attempt; it will be retried when the lease ends"
+                );
+                Done::Unrecorded
+            }
+        }
+    }
+
+    /// One attempt for one claimed delivery: POST and decide, without recording.
+    async fn attempt(&self, delivery: Delivery, clock: Clock) -> Finished {
         let at = clock.now();
         let started = Instant::now();
         // The attempt number this one is (the store counts recorded attempts).
@@ -364,16 +434,10 @@ impl Inner {
                 "log event delivery dead-lettered"
             ),
         }
-        match self.store.record_attempt(&record, &outcome).await {
-            Ok(()) => done,
-            Err(e) => {
-                tracing::error!(
-                    delivery_id = %delivery.id, error = %e,
-                    source = ?std::error::Error::source(&e),
-                    "could not record a delivery attempt; it will be retried when the lease ends"
-                );
-                Done::Unrecorded
-            }
+        Finished {
+            record,
+            outcome,
+            done,
         }
     }
 

@@ -16,7 +16,8 @@
 //! - `model`: the row types and queries (re-exported here).
 //! - `error`: [`StoreError`].
 //! - `cursor`: opaque keyset cursors for log pagination.
-//! - [`sqlite`]: [`SqliteStore`] (WAL, one in-process writer connection, `BEGIN IMMEDIATE`).
+//! - [`sqlite`]: [`SqliteStore`] (WAL, one in-process writer connection, `BEGIN IMMEDIATE`,
+//!   concurrent turns group-committed, each in its own savepoint).
 //! - [`postgres`]: [`PostgresStore`] (`FOR UPDATE SKIP LOCKED` claims).
 //!
 //! Migrations live in `migrations/sqlite` and `migrations/postgres` and run on [`open`].

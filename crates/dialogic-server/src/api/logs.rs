@@ -59,11 +59,12 @@ pub async fn list(
         apply_filter(&mut query, f)?;
     }
     query.cursor = q.get("cursor").cloned().filter(|c| !c.is_empty());
-    let page = state
-        .store
-        .list_logs(&query)
-        .await
-        .map_err(|e| ApiError::internal("listing logs failed", &e))?;
+    let page = state.store.list_logs(&query).await.map_err(|e| match e {
+        dialogic_store::StoreError::InvalidCursor => {
+            ApiError::bad_request("Invalid cursor: use the next_cursor of a previous page")
+        }
+        e => ApiError::internal("listing logs failed", &e),
+    })?;
     let mut pagination = Map::new();
     if let Some(cursor) = &page.next_cursor {
         let mut next = url::form_urlencoded::Serializer::new(String::new());

@@ -92,6 +92,10 @@ async fn logs_list_filter_paginate_and_delete_user_data() {
     assert_eq!(f["logs"].as_array().unwrap().len(), 2);
     let (s, _) = app.get("/v2/assistants/demo/logs?filter=bogus::1").await;
     assert_eq!(s, 400);
+    let (s, e) = app
+        .get("/v2/assistants/demo/logs?cursor=not-a-cursor!")
+        .await;
+    assert_eq!((s, &e["code"]), (400, &json!(400)), "{e}");
     let (s, _) = app.get("/v2/assistants/nope/logs").await;
     assert_eq!(s, 404);
 

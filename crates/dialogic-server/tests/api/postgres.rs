@@ -11,8 +11,8 @@ async fn sessions_messages_and_logs_on_postgres() {
         return;
     };
     let app = spawn_app_at(DEMO, temp_dir(), url.clone()).await;
-    let (s, _) = app.get("/readyz").await;
-    assert_eq!(s, 200);
+    let (s, ready) = app.get("/readyz").await;
+    assert_eq!((s, &ready["storage"]), (200, &json!("postgres")), "{ready}");
     let sid = app.session("demo").await;
     let (s, r) = app.say(&sid, "I want to order a pizza", json!({})).await;
     assert_eq!(s, 200, "{r}");

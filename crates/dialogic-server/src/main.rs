@@ -210,7 +210,7 @@ async fn dispatch(command: Command) -> anyhow::Result<bool> {
 async fn serve(loaded: LoadedConfig) -> anyhow::Result<()> {
     let listen = loaded.config.server.listen.clone();
     // Fail on a bad config before binding, with every problem listed.
-    dialogic_server::server::prepare(&loaded)?;
+    let registry = dialogic_server::server::prepare(&loaded)?;
     let listener = TcpListener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -232,7 +232,7 @@ async fn serve(loaded: LoadedConfig) -> anyhow::Result<()> {
             a.id
         );
     }
-    dialogic_server::run(loaded, listener, shutdown_signal()).await?;
+    dialogic_server::server::run_prepared(loaded, registry, listener, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -42,7 +42,19 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let registry = Arc::new(prepare(&loaded)?);
+    let registry = prepare(&loaded)?;
+    run_prepared(loaded, registry, listener, shutdown).await
+}
+
+/// [`run`] with a registry already built by [`prepare`] (so skills are not trained twice when
+/// the caller validated the configuration before binding).
+pub async fn run_prepared(
+    loaded: LoadedConfig,
+    registry: Registry,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let registry = Arc::new(registry);
     let config = &loaded.config;
     let store = dialogic_store::open(&config.storage.url)
         .await

@@ -324,21 +324,7 @@ impl<'s> Walk<'s> {
                         .and_then(Value::as_str)
                         .is_some_and(|i| names.iter().any(|n| n == i))
             }),
-            Cond::Expr(e) => {
-                let mut env = Env {
-                    input: &self.input,
-                    intents: &self.turn.intents,
-                    entities: &self.entities,
-                    context: &mut self.vars,
-                    output: &mut self.output,
-                    event: &self.event,
-                    flags: self.flags,
-                    now: self.turn.now,
-                    timezone: self.tz.as_deref(),
-                    log: &mut self.log,
-                };
-                e.is_true(&mut env)
-            }
+            Cond::Expr(e) => self.with_env(|env| e.is_true(env)),
         }
     }
 
@@ -355,26 +341,18 @@ impl<'s> Walk<'s> {
                     .map(|(k, i)| (k.clone(), self.render_value(i)))
                     .collect(),
             ),
-            ValueTpl::Tpl(t) => {
-                let mut env = Env {
-                    input: &self.input,
-                    intents: &self.turn.intents,
-                    entities: &self.entities,
-                    context: &mut self.vars,
-                    output: &mut self.output,
-                    event: &self.event,
-                    flags: self.flags,
-                    now: self.turn.now,
-                    timezone: self.tz.as_deref(),
-                    log: &mut self.log,
-                };
-                t.render(&mut env)
-            }
+            ValueTpl::Tpl(t) => self.with_env(|env| t.render(env)),
             ValueTpl::Expr(e) => self.eval_expr(e),
         }
     }
 
     pub(crate) fn eval_expr(&mut self, e: &dialogic_expr::Expr) -> Value {
+        self.with_env(|env| e.eval(env))
+    }
+
+    /// Run `f` with the expression scope of this point of the turn (input, intents, entities,
+    /// variables, output, slot event, flags, clock, timezone, log).
+    pub(crate) fn with_env<R>(&mut self, f: impl FnOnce(&mut Env<'_>) -> R) -> R {
         let mut env = Env {
             input: &self.input,
             intents: &self.turn.intents,
@@ -387,7 +365,7 @@ impl<'s> Walk<'s> {
             timezone: self.tz.as_deref(),
             log: &mut self.log,
         };
-        e.eval(&mut env)
+        f(&mut env)
     }
 
     /// Apply a node's `context` block, key by key in the order written: a later key sees

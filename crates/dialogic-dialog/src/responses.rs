@@ -2,7 +2,6 @@
 //! variation selection (sequential wraps, random never repeats the last pick, multiline
 //! joins with the delimiter), interpolation, `modifiers.overwrite`, extra output keys.
 
-use dialogic_expr::Env;
 use rand::Rng;
 use serde_json::{Map, Value};
 
@@ -12,19 +11,7 @@ use crate::engine::Walk;
 
 impl Walk<'_> {
     fn render_text(&mut self, t: &dialogic_expr::Template) -> String {
-        let mut env = Env {
-            input: &self.input,
-            intents: &self.turn.intents,
-            entities: &self.entities,
-            context: &mut self.vars,
-            output: &mut self.output,
-            event: &self.event,
-            flags: self.flags,
-            now: self.turn.now,
-            timezone: self.tz.as_deref(),
-            log: &mut self.log,
-        };
-        t.render_string(&mut env)
+        self.with_env(|env| t.render_string(env))
     }
 
     /// Pick the variation(s) of a text item and render it; None when nothing is said.

@@ -7,6 +7,8 @@
 //! over (own logit, log-partition, vocabulary coverage) separates the two, and its bias is set so
 //! that a chosen share of correctly classified in-scope inputs lands at or above 0.2.
 
+use std::sync::Arc;
+
 use crate::classifier::{softmax, Linear, Rng, TrainParams};
 use crate::features::{FeatureConfig, Featurizer, SparseVec};
 
@@ -38,6 +40,11 @@ pub struct IntentConfig {
     pub centroid_weight: f32,
     /// Add each intent's name ("alarm_set" -> "alarm set") as one more example.
     pub name_examples: bool,
+    /// Weight of the encoder's sentence embedding (unit length) beside the lexical features
+    /// (each lexical group is unit length too), for `ModelChoice::Encoder`.
+    pub encoder_weight: f32,
+    /// Weight of the distilled static-vector sentence embedding, for the fast model with vectors.
+    pub vectors_weight: f32,
 }
 
 impl Default for IntentConfig {
@@ -61,6 +68,8 @@ impl Default for IntentConfig {
             centroid_weight: 0.0,
             dropout_copies: 0,
             dropout_weight: 0.5,
+            encoder_weight: 1.0,
+            vectors_weight: 1.0,
         }
     }
 }
@@ -74,6 +83,8 @@ pub struct Example {
     pub class: usize,
     /// Entity tokens (`@entity`, `@entity:value`) recognised in it.
     pub extra: Vec<String>,
+    /// Dense sentence vector (encoder embedding or distilled vectors), when the model has one.
+    pub dense: Option<Arc<[f32]>>,
 }
 
 /// Number of calibration features: own score, log-partition, vocabulary coverage, margin.
@@ -156,6 +167,7 @@ pub struct IntentModel {
     linear: Linear,
     calibration: Calibration,
     hinge: bool,
+    dense_weight: f32,
 }
 
 /// Scale applied to hinge scores before a softmax (tiny skills without a fitted calibration).
@@ -164,6 +176,35 @@ const HINGE_SOFTMAX_SCALE: f32 = 4.0;
 struct Trained {
     featurizer: Featurizer,
     linear: Linear,
+    dense_weight: f32,
+}
+
+/// Lexical features of a text, followed by its dense vector (times `weight`) when there is one.
+fn features(
+    featurizer: &Featurizer,
+    text: &str,
+    extra: &[String],
+    dense: Option<&[f32]>,
+    weight: f32,
+) -> (SparseVec, f32) {
+    let (mut x, cov) = featurizer.transform_with_coverage(text, extra);
+    if let Some(d) = dense.filter(|_| weight != 0.0) {
+        let base = featurizer.dim() as u32;
+        x.extend(
+            d.iter()
+                .enumerate()
+                .map(|(k, v)| (base + k as u32, weight * v)),
+        );
+    }
+    (x, cov)
+}
+
+/// Width of the examples' dense vectors (0 = none).
+fn dense_dim(examples: &[&Example]) -> usize {
+    examples
+        .iter()
+        .find_map(|e| e.dense.as_ref().map(|d| d.len()))
+        .unwrap_or(0)
 }
 
 fn fit(
@@ -172,7 +213,9 @@ fn fit(
     irrelevant: Option<usize>,
     language: &str,
     cfg: &IntentConfig,
+    dense_weight: f32,
 ) -> Trained {
+    let ddim = dense_dim(examples);
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
     let extras: Vec<Vec<String>> = examples.iter().map(|e| e.extra.clone()).collect();
     let featurizer = Featurizer::fit(cfg.features.clone(), language, &texts, &extras);
@@ -186,7 +229,16 @@ fn fit(
         } else {
             1.0
         };
-        xs.push(featurizer.transform(&e.text, &e.extra));
+        xs.push(
+            features(
+                &featurizer,
+                &e.text,
+                &e.extra,
+                e.dense.as_deref(),
+                dense_weight,
+            )
+            .0,
+        );
         ys.push(e.class);
         ws.push(w);
         let words: Vec<&str> = e.text.split_whitespace().collect();
@@ -199,15 +251,30 @@ fn fit(
                     .filter(|(k, _)| *k != drop)
                     .map(|(_, w)| *w)
                     .collect();
-                xs.push(featurizer.transform(&text.join(" "), &e.extra));
+                let text = text.join(" ");
+                xs.push(
+                    features(
+                        &featurizer,
+                        &text,
+                        &e.extra,
+                        e.dense.as_deref(),
+                        dense_weight,
+                    )
+                    .0,
+                );
                 ys.push(e.class);
                 ws.push(w * cfg.dropout_weight);
             }
         }
     }
-    let mut linear = Linear::train(&xs, &ys, &ws, classes, featurizer.dim(), &cfg.train);
+    let dim = featurizer.dim() + ddim;
+    let mut linear = Linear::train(&xs, &ys, &ws, classes, dim, &cfg.train);
     linear.add_centroids(&xs, &ys, cfg.centroid_weight);
-    Trained { featurizer, linear }
+    Trained {
+        featurizer,
+        linear,
+        dense_weight,
+    }
 }
 
 /// Below this many in-scope calibration points a softmax model uses [`SOFTMAX_DEFAULT_W`]
@@ -225,7 +292,13 @@ const BIAS_PRIOR_WEIGHT: f32 = 30.0;
 type Point = ([f32; NF], bool);
 
 fn top_point(t: &Trained, e: &Example, n_intents: usize, z: &mut [f32]) -> (usize, [f32; NF]) {
-    let (x, cov) = t.featurizer.transform_with_coverage(&e.text, &e.extra);
+    let (x, cov) = features(
+        &t.featurizer,
+        &e.text,
+        &e.extra,
+        e.dense.as_deref(),
+        t.dense_weight,
+    );
     t.linear.logits(&x, z);
     let top = (0..n_intents)
         .max_by(|&a, &b| z[a].total_cmp(&z[b]))
@@ -241,6 +314,7 @@ fn calibration_points(
     irrelevant: Option<usize>,
     language: &str,
     cfg: &IntentConfig,
+    dense_weight: f32,
 ) -> Vec<Point> {
     let n = examples.len();
     let rounds = if n > 4000 {
@@ -293,6 +367,7 @@ fn calibration_points(
                 text: e.text.clone(),
                 class,
                 extra: e.extra.clone(),
+                dense: e.dense.clone(),
             };
             if rng.below(5) == 0 {
                 if is_irr {
@@ -308,7 +383,7 @@ fn calibration_points(
             continue;
         }
         let refs: Vec<&Example> = train.iter().collect();
-        let t = fit(&refs, k, irr_class, language, cfg);
+        let t = fit(&refs, k, irr_class, language, cfg, dense_weight);
         let mut z = vec![0f32; k];
         for e in &held_in {
             let (top, f) = top_point(&t, e, known_intents, &mut z);
@@ -425,12 +500,14 @@ fn fit_calibration(
 
 impl IntentModel {
     /// Train on examples. Classes `0..names.len()` are intents; class `names.len()` is the
-    /// irrelevant class (counterexamples), present when any example carries it.
+    /// irrelevant class (counterexamples), present when any example carries it. Examples'
+    /// dense vectors (all or none) become features weighted by `dense_weight`.
     pub fn train(
         names: Vec<String>,
         examples: Vec<Example>,
         language: &str,
         cfg: &IntentConfig,
+        dense_weight: f32,
     ) -> IntentModel {
         let n_intents = names.len();
         let per_intent = examples.len() as f32 / n_intents.max(1) as f32;
@@ -455,7 +532,14 @@ impl IntentModel {
                 if !cfg.calibrate || n_intents < 3 {
                     return Calibration::softmax();
                 }
-                let pts = calibration_points(&examples, n_intents, irrelevant, language, cfg);
+                let pts = calibration_points(
+                    &examples,
+                    n_intents,
+                    irrelevant,
+                    language,
+                    cfg,
+                    dense_weight,
+                );
                 fit_calibration(
                     &pts,
                     cfg.target_accept,
@@ -463,7 +547,7 @@ impl IntentModel {
                 )
                 .unwrap_or_else(Calibration::softmax)
             });
-            let main = fit(&refs, classes, irrelevant, language, cfg);
+            let main = fit(&refs, classes, irrelevant, language, cfg, dense_weight);
             (
                 main,
                 calib.join().unwrap_or_else(|_| Calibration::softmax()),
@@ -476,16 +560,18 @@ impl IntentModel {
             linear: main.linear,
             calibration,
             hinge: cfg.train.hinge,
+            dense_weight,
         }
     }
 
-    /// Confidences per intent (not sorted), independent scores in `[0, 1]`.
-    pub fn confidences(&self, text: &str, extra: &[String]) -> Vec<f32> {
+    /// Confidences per intent (not sorted), independent scores in `[0, 1]`. `dense` is the
+    /// text's dense vector when the model was trained with them.
+    pub fn confidences(&self, text: &str, extra: &[String], dense: Option<&[f32]>) -> Vec<f32> {
         let n = self.names.len();
         if n == 0 {
             return Vec::new();
         }
-        let (x, cov) = self.featurizer.transform_with_coverage(text, extra);
+        let (x, cov) = features(&self.featurizer, text, extra, dense, self.dense_weight);
         let mut z = vec![0f32; self.classes];
         self.linear.logits(&x, &mut z);
         let c = &self.calibration;

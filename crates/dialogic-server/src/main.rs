@@ -9,6 +9,11 @@ use dialogic_server::config::{self, LoadedConfig};
 use dialogic_server::ServerError;
 use tokio::net::TcpListener;
 
+// The message path allocates many small JSON values per turn; mimalloc serves them at about
+// half glibc malloc's cost (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "dialogic",

@@ -40,6 +40,7 @@ fn turn(n: usize, session: &str, update: Option<SessionUpdate>) -> TurnCommit {
             response_timestamp: now,
             record: record.clone(),
         },
+        calls: vec![],
         deliveries: vec![NewDelivery {
             id: log_id,
             assistant_id: "bench".into(),

@@ -99,6 +99,9 @@ pub struct TurnCommit {
     pub session: Option<SessionUpdate>,
     pub log: LogRecord,
     pub deliveries: Vec<NewDelivery>,
+    /// The turn's pre/post/dialog webhook calls, recorded with it (a turn that fails before
+    /// its commit records its calls with [`crate::Store::record_webhook_call`] instead).
+    pub calls: Vec<WebhookCallRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -390,6 +390,9 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await?;
         }
+        for c in &turn.calls {
+            insert_call(&mut tx, c).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -481,7 +484,7 @@ impl Store for PostgresStore {
                  AND NOT EXISTS (SELECT 1 FROM deliveries e \
                    WHERE e.session_id = d.session_id AND e.status IN ('pending', 'failed') \
                      AND e.sequence < d.sequence) \
-               ORDER BY d.due_at, d.sequence LIMIT $3 \
+               ORDER BY d.due_at LIMIT $3 \
                FOR UPDATE OF d SKIP LOCKED) \
              UPDATE deliveries SET lease_until = $2, updated_at = $1 \
              FROM picked WHERE deliveries.id = picked.id \
@@ -616,25 +619,8 @@ impl Store for PostgresStore {
     }
 
     async fn record_webhook_call(&self, c: &WebhookCallRecord) -> Result<()> {
-        sqlx::query(&format!(
-            "INSERT INTO webhook_calls ({CALL_COLS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        ))
-        .bind(&c.id)
-        .bind(c.at)
-        .bind(&c.assistant_id)
-        .bind(&c.environment_id)
-        .bind(&c.session_id)
-        .bind(&c.kind)
-        .bind(&c.url)
-        .bind(c.status_code)
-        .bind(c.latency_ms)
-        .bind(&c.error)
-        .bind(&c.request_body)
-        .bind(&c.response_body)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        insert_call(&mut conn, c).await
     }
 
     async fn list_webhook_calls(&self, q: &WebhookCallQuery) -> Result<Vec<WebhookCallRecord>> {
@@ -658,4 +644,26 @@ impl Store for PostgresStore {
         let rows = qb.build().fetch_all(&self.pool).await?;
         rows.iter().map(call_from_row).collect()
     }
+}
+
+async fn insert_call(conn: &mut sqlx::PgConnection, c: &WebhookCallRecord) -> Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO webhook_calls ({CALL_COLS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    ))
+    .bind(&c.id)
+    .bind(c.at)
+    .bind(&c.assistant_id)
+    .bind(&c.environment_id)
+    .bind(&c.session_id)
+    .bind(&c.kind)
+    .bind(&c.url)
+    .bind(c.status_code)
+    .bind(c.latency_ms)
+    .bind(&c.error)
+    .bind(&c.request_body)
+    .bind(&c.response_body)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

@@ -47,7 +47,7 @@ const LOG_COLS: &str = "log_id, assistant_id, environment_id, session_id, custom
 const DELIVERY_COLS: &str = "id, assistant_id, environment_id, session_id, sequence, event, \
      body, status, attempts, due_at, created_at, lease_until";
 const ATTEMPT_COLS: &str = "delivery_id, at, status_code, latency_ms, response_body, error";
-const CALL_COLS: &str = "id, at, assistant_id, environment_id, session_id, kind, url, \
+pub(crate) const CALL_COLS: &str = "id, at, assistant_id, environment_id, session_id, kind, url, \
      status_code, latency_ms, error, request_body, response_body";
 
 /// A [`Store`] on an SQLite database file (or in memory).
@@ -65,7 +65,11 @@ impl SqliteStore {
             .map_err(|_| StoreError::BadUrl("sqlite:...".to_owned()))?
             .create_if_missing(true)
             .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Statement journals (multi-row inserts inside the group commit) stay in memory,
+            // and a 64 MiB page cache keeps the index pages a turn touches.
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-65536");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         if in_memory {
             // One connection that lives as long as the store: an in-memory database vanishes
@@ -454,16 +458,19 @@ impl Store for SqliteStore {
         }
         let mut tx = self.begin().await?;
         // Only each session's head (lowest open sequence) is eligible, so one session never
-        // has two events in flight and its events go out in order.
+        // has two events in flight and its events go out in order. Ordered by due_at alone,
+        // so the scan follows the open-by-due index and stops at the limit: a backlog of
+        // thousands costs a claim no more than an empty outbox (INDEXED BY: without
+        // statistics the planner would take the status index and sort every open row).
         let rows = sqlx::query(&format!(
             "UPDATE deliveries SET lease_until = ?2, updated_at = ?1 WHERE id IN ( \
-               SELECT d.id FROM deliveries d \
+               SELECT d.id FROM deliveries d INDEXED BY deliveries_open_by_due \
                WHERE d.status IN ('pending', 'failed') AND d.due_at <= ?1 \
                  AND (d.lease_until IS NULL OR d.lease_until <= ?1) \
                  AND NOT EXISTS (SELECT 1 FROM deliveries e \
                    WHERE e.session_id = d.session_id AND e.status IN ('pending', 'failed') \
                      AND e.sequence < d.sequence) \
-               ORDER BY d.due_at, d.sequence LIMIT ?3) \
+               ORDER BY d.due_at LIMIT ?3) \
              RETURNING {DELIVERY_COLS}"
         ))
         .bind(micros(now))

@@ -204,6 +204,7 @@ pub async fn enqueue(
                     response_timestamp: due,
                     record,
                 },
+                calls: vec![],
                 deliveries: vec![NewDelivery {
                     id: log_id.clone(),
                     assistant_id: ASSISTANT.to_string(),

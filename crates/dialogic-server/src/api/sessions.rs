@@ -34,7 +34,7 @@ pub async fn create(
         }
     }
     let now = Utc::now();
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = uuid::Uuid::now_v7().to_string();
     let context = json!({
         "global": {"system": {"session_start_time": timestamp(now), "turn_count": 0}, "session_id": id},
         "skills": {MAIN_SKILL: {"user_defined": {}, "system": {}}},

@@ -181,9 +181,23 @@ pub fn strip_private_context(context: &mut Value) {
     }
 }
 
-/// Bytes of the serialized context.
+/// Bytes of the serialized context (counted, not allocated).
 pub fn size_of(context: &Value) -> usize {
-    serde_json::to_vec(context).map(|v| v.len()).unwrap_or(0)
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut n = Count(0);
+    match serde_json::to_writer(&mut n, context) {
+        Ok(()) => n.0,
+        Err(_) => 0,
+    }
 }
 
 /// A string option of `input.options`.

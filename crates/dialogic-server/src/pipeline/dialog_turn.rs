@@ -152,7 +152,7 @@ async fn dialog_call(
         headers,
         timeout: remaining,
     };
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = uuid::Uuid::now_v7().to_string();
     let at = Utc::now();
     let started = Instant::now();
     let request = OutboundRequest {

@@ -132,7 +132,7 @@ async fn call(
     scope: &CallScope<'_>,
     calls: &mut CallLog,
 ) -> Result<HookReply, String> {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = uuid::Uuid::now_v7().to_string();
     let at = Utc::now();
     let started = Instant::now();
     let body = Bytes::from(envelope.to_string());

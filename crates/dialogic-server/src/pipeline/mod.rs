@@ -48,8 +48,7 @@ pub async fn handle(state: &AppState, call: MessageCall) -> Result<Value, ApiErr
         Mode::Stateless => {
             let mut calls = CallLog::default();
             let result = turn(state, &call, None, Utc::now(), &mut calls).await;
-            calls.spawn_store(state.store.clone());
-            let done = result?;
+            let done = with_calls(state, result, calls)?;
             commit(state, &done.commit).await?;
             Ok(done.reply)
         }
@@ -71,10 +70,14 @@ pub async fn handle(state: &AppState, call: MessageCall) -> Result<Value, ApiErr
                     .ok_or_else(ApiError::invalid_session)?;
                 let mut calls = CallLog::default();
                 let result = turn(state, &call, Some(&session), now, &mut calls).await;
-                calls.spawn_store(state.store.clone());
-                let done = result?;
+                let mut done = with_calls(state, result, calls)?;
                 match state.store.commit_turn(&done.commit).await {
                     Err(StoreError::Conflict(_)) if attempt < MAX_ATTEMPTS => {
+                        // The calls did happen: keep their records, though the turn re-runs.
+                        CallLog {
+                            records: std::mem::take(&mut done.commit.calls),
+                        }
+                        .spawn_store(state.store.clone());
                         tracing::info!(session_id = %session_id, attempt, "session changed concurrently; re-running the turn");
                         continue;
                     }
@@ -86,6 +89,25 @@ pub async fn handle(state: &AppState, call: MessageCall) -> Result<Value, ApiErr
                     }
                 }
             }
+        }
+    }
+}
+
+/// A finished turn carries its webhook call records into its commit; a failed one stores
+/// them on their own.
+fn with_calls(
+    state: &AppState,
+    result: Result<Done, ApiError>,
+    calls: CallLog,
+) -> Result<Done, ApiError> {
+    match result {
+        Ok(mut done) => {
+            done.commit.calls = calls.records;
+            Ok(done)
+        }
+        Err(e) => {
+            calls.spawn_store(state.store.clone());
+            Err(e)
         }
     }
 }
@@ -146,7 +168,7 @@ async fn turn(
         None => {
             let sid = session_id_of(&client_ctx)
                 .map(str::to_owned)
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
             (client_ctx, sid)
         }
     };
@@ -190,7 +212,11 @@ async fn turn(
     }
 
     let ctx_in = request["context"].clone();
-    let size_in = size_of(&ctx_in);
+    let size_in = if session.is_some() {
+        size_of(&ctx_in)
+    } else {
+        0
+    };
     let out = dialog_turn::run(
         &state.client,
         env,
@@ -246,16 +272,22 @@ async fn turn(
         }
     }
 
+    let (return_context, export) = (
+        option_flag(&request, "return_context"),
+        option_flag(&request, "export"),
+    );
     let response_ts = Utc::now();
-    let (log, delivery) = log_record::build(&log_record::TurnFacts {
-        env,
-        session_id: &session_id,
-        customer_id: call.customer_id.as_deref(),
-        request: &request,
-        response: &response,
-        request_timestamp: now,
-        response_timestamp: response_ts,
-    });
+    let (log, delivery) = log_record::build(
+        &log_record::TurnFacts {
+            env,
+            session_id: &session_id,
+            customer_id: call.customer_id.as_deref(),
+            response: &response,
+            request_timestamp: now,
+            response_timestamp: response_ts,
+        },
+        request,
+    );
     let commit = TurnCommit {
         session: session.map(|s| SessionUpdate {
             id: s.id.clone(),
@@ -268,15 +300,11 @@ async fn turn(
         }),
         log,
         deliveries: delivery.into_iter().collect(),
+        calls: Vec::new(),
     };
     let mut reply = response;
     if session.is_some() {
-        trim_stateful_reply(
-            &mut reply,
-            option_flag(&request, "return_context"),
-            option_flag(&request, "export"),
-            debug,
-        );
+        trim_stateful_reply(&mut reply, return_context, export, debug);
     }
     Ok(Done { commit, reply })
 }
@@ -308,15 +336,17 @@ fn skipped(
         }
     }
     let response_ts = Utc::now();
-    let (log, delivery) = log_record::build(&log_record::TurnFacts {
-        env,
-        session_id,
-        customer_id: call.customer_id.as_deref(),
-        request: &request,
-        response: &body,
-        request_timestamp: now,
-        response_timestamp: response_ts,
-    });
+    let (log, delivery) = log_record::build(
+        &log_record::TurnFacts {
+            env,
+            session_id,
+            customer_id: call.customer_id.as_deref(),
+            response: &body,
+            request_timestamp: now,
+            response_timestamp: response_ts,
+        },
+        request,
+    );
     Done {
         commit: TurnCommit {
             session: session.map(|s| SessionUpdate {
@@ -327,6 +357,7 @@ fn skipped(
             }),
             log,
             deliveries: delivery.into_iter().collect(),
+            calls: Vec::new(),
         },
         reply: body,
     }

@@ -1,4 +1,4 @@
-//! Records of the webhook calls of one message (pre, post, dialog), written after the reply.
+//! Records of the webhook calls of one message (pre, post, dialog), committed with the turn.
 
 use std::sync::Arc;
 

@@ -1,22 +1,26 @@
 //! Group commit of turns for SQLite: concurrent `commit_turn` calls queue to one writer task,
-//! which commits whatever has queued up in ONE transaction, each turn inside its own savepoint.
-//! A turn that fails (a version conflict, a duplicate id) rolls back to its savepoint alone and
-//! gets its own error; the others commit. Every caller is answered only after the transaction
-//! has committed, so an `Ok` still means durable. If the batch as a whole fails, each turn is
-//! retried in a transaction of its own, so every caller gets its own true result.
+//! which commits whatever has queued up in ONE transaction with as few statements as it can:
+//! one version-checked UPDATE per stateful turn, then one multi-row INSERT each for the log
+//! records, the outbox rows and the webhook call records of the whole batch. A turn whose
+//! session changed underneath it gets `Conflict` and none of its rows are written; the others
+//! commit. Every caller is answered only after the transaction has committed, so an `Ok` still
+//! means durable. If a statement fails for the batch as a whole, each turn is retried in a
+//! transaction of its own, so every caller gets its own true result.
 //!
-//! Why: SQLite has one writer at a time; one transaction per turn makes concurrent turns queue
-//! for the write lock one by one, each paying the transaction overhead.
+//! Why: SQLite has one writer at a time, and every statement is a round trip to sqlx's
+//! connection thread; one transaction (and five statements) per turn made concurrent turns
+//! queue for the writer one by one.
 //!
 //! A caller that stops waiting (its future dropped) does not withdraw its turn: it may still
 //! commit, as it could have with a plain transaction whose answer was lost.
 
 use chrono::Utc;
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Result, StoreError};
-use crate::model::TurnCommit;
+use crate::model::{TurnCommit, WebhookCallRecord};
 
 use super::{json_text, micros};
 
@@ -30,6 +34,7 @@ pub(super) struct PreparedTurn {
     session: Option<PreparedSession>,
     log: PreparedLog,
     deliveries: Vec<PreparedDelivery>,
+    calls: Vec<WebhookCallRecord>,
 }
 
 struct PreparedSession {
@@ -104,6 +109,7 @@ impl PreparedTurn {
             session,
             log,
             deliveries,
+            calls: turn.calls.clone(),
         })
     }
 }
@@ -172,92 +178,198 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Queued>) {
 }
 
 async fn commit_batch(pool: &SqlitePool, batch: &[Queued]) -> Result<Vec<Result<()>>> {
+    let turns: Vec<&PreparedTurn> = batch.iter().map(|q| &q.turn).collect();
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let now = micros(Utc::now());
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for q in batch {
-        sqlx::query("SAVEPOINT turn").execute(&mut *tx).await?;
-        let outcome = apply(&mut tx, &q.turn, now).await;
-        if outcome.is_err() {
-            sqlx::query("ROLLBACK TO turn").execute(&mut *tx).await?;
-        }
-        sqlx::query("RELEASE turn").execute(&mut *tx).await?;
-        outcomes.push(outcome);
-    }
+    let outcomes = apply(&mut tx, &turns, micros(Utc::now())).await?;
     tx.commit().await?;
     Ok(outcomes)
 }
 
 async fn commit_alone(pool: &SqlitePool, turn: &PreparedTurn) -> Result<()> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    // On error the transaction is dropped, which rolls it back.
-    apply(&mut tx, turn, micros(Utc::now())).await?;
-    tx.commit().await?;
+    let outcome = apply(&mut tx, &[turn], micros(Utc::now()))
+        .await?
+        .pop()
+        .unwrap_or(Ok(()));
+    if outcome.is_ok() {
+        tx.commit().await?;
+    }
+    // Otherwise the transaction is dropped, which rolls it back.
+    outcome
+}
+
+/// The writes of `turns`, in the caller's transaction, in as few statements as SQLite allows:
+/// one version-checked UPDATE per stateful turn (a conflict fails that turn alone, and none of
+/// its rows are written), then one multi-row INSERT each for the log records, the outbox rows
+/// (after one upsert of the sessions' sequence counters) and the webhook call records.
+/// `Err` = the statement failed as a whole (the caller rolls back); `Ok` = one outcome per turn.
+async fn apply(
+    conn: &mut SqliteConnection,
+    turns: &[&PreparedTurn],
+    now: i64,
+) -> Result<Vec<Result<()>>> {
+    let mut outcomes = Vec::with_capacity(turns.len());
+    for turn in turns {
+        outcomes.push(match &turn.session {
+            Some(s) => update_session(conn, s).await?,
+            None => Ok(()),
+        });
+    }
+    let ok: Vec<&PreparedTurn> = turns
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| o.is_ok())
+        .map(|(t, _)| *t)
+        .collect();
+    insert_logs(conn, &ok).await?;
+    insert_deliveries(conn, &ok, now).await?;
+    insert_calls(conn, &ok).await?;
+    Ok(outcomes)
+}
+
+async fn update_session(conn: &mut SqliteConnection, s: &PreparedSession) -> Result<Result<()>> {
+    let r = sqlx::query(
+        "UPDATE sessions SET context = ?1, last_active = ?2, \
+         expires_at = ?2 + timeout_secs * 1000000, version = version + 1 \
+         WHERE id = ?3 AND version = ?4",
+    )
+    .bind(&s.context)
+    .bind(s.last_active)
+    .bind(&s.id)
+    .bind(s.expected_version)
+    .execute(&mut *conn)
+    .await?;
+    Ok(if r.rows_affected() == 0 {
+        Err(StoreError::Conflict(s.id.clone()))
+    } else {
+        Ok(())
+    })
+}
+
+async fn insert_logs(conn: &mut SqliteConnection, turns: &[&PreparedTurn]) -> Result<()> {
+    if turns.is_empty() {
+        return Ok(());
+    }
+    let mut qb = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO logs (log_id, assistant_id, environment_id, session_id, customer_id, \
+         request_timestamp, response_timestamp, record) ",
+    );
+    qb.push_values(turns, |mut row, t| {
+        let l = &t.log;
+        row.push_bind(l.log_id.as_str())
+            .push_bind(l.assistant_id.as_str())
+            .push_bind(l.environment_id.as_str())
+            .push_bind(l.session_id.as_str())
+            .push_bind(l.customer_id.as_deref())
+            .push_bind(l.request_timestamp)
+            .push_bind(l.response_timestamp)
+            .push_bind(l.record.as_str());
+    });
+    qb.build().execute(&mut *conn).await?;
     Ok(())
 }
 
-/// The turn's writes; the caller owns the transaction (or savepoint) around them.
-async fn apply(conn: &mut SqliteConnection, turn: &PreparedTurn, now: i64) -> Result<()> {
-    if let Some(s) = &turn.session {
-        let r = sqlx::query(
-            "UPDATE sessions SET context = ?1, last_active = ?2, \
-             expires_at = ?2 + timeout_secs * 1000000, version = version + 1 \
-             WHERE id = ?3 AND version = ?4",
-        )
-        .bind(&s.context)
-        .bind(s.last_active)
-        .bind(&s.id)
-        .bind(s.expected_version)
-        .execute(&mut *conn)
-        .await?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::Conflict(s.id.clone()));
+/// Outbox rows: each session's counter is bumped once by the number of its new events, and
+/// the events get the numbers in between, in turn order.
+async fn insert_deliveries(
+    conn: &mut SqliteConnection,
+    turns: &[&PreparedTurn],
+    now: i64,
+) -> Result<()> {
+    let rows: Vec<(&PreparedTurn, &PreparedDelivery)> = turns
+        .iter()
+        .flat_map(|t| t.deliveries.iter().map(move |d| (*t, d)))
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut per_session: Vec<(&str, i64)> = Vec::new();
+    for (_, d) in &rows {
+        match per_session.iter_mut().find(|(s, _)| *s == d.session_id) {
+            Some((_, n)) => *n += 1,
+            None => per_session.push((&d.session_id, 1)),
         }
     }
-    let log = &turn.log;
-    sqlx::query(
-        "INSERT INTO logs (log_id, assistant_id, environment_id, session_id, customer_id, \
-         request_timestamp, response_timestamp, record) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )
-    .bind(&log.log_id)
-    .bind(&log.assistant_id)
-    .bind(&log.environment_id)
-    .bind(&log.session_id)
-    .bind(&log.customer_id)
-    .bind(log.request_timestamp)
-    .bind(log.response_timestamp)
-    .bind(&log.record)
-    .execute(&mut *conn)
-    .await?;
-    for d in &turn.deliveries {
-        let sequence: i64 = sqlx::query_scalar(
-            "INSERT INTO delivery_sequences (session_id, last_sequence) VALUES (?1, 1) \
-             ON CONFLICT (session_id) \
-             DO UPDATE SET last_sequence = delivery_sequences.last_sequence + 1 \
-             RETURNING last_sequence",
-        )
-        .bind(&d.session_id)
-        .fetch_one(&mut *conn)
-        .await?;
-        sqlx::query(
-            "INSERT INTO deliveries (id, log_id, assistant_id, environment_id, session_id, \
-             sequence, event, body, status, attempts, due_at, lease_until, created_at, \
-             updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', 0, ?9, NULL, ?10, ?10)",
-        )
-        .bind(&d.id)
-        .bind(&log.log_id)
-        .bind(&d.assistant_id)
-        .bind(&d.environment_id)
-        .bind(&d.session_id)
-        .bind(sequence)
-        .bind(&d.event)
-        .bind(&d.body)
-        .bind(d.due_at)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+    let mut qb =
+        QueryBuilder::<Sqlite>::new("INSERT INTO delivery_sequences (session_id, last_sequence) ");
+    qb.push_values(&per_session, |mut row, (s, n)| {
+        row.push_bind(*s).push_bind(*n);
+    });
+    qb.push(
+        " ON CONFLICT (session_id) DO UPDATE \
+         SET last_sequence = delivery_sequences.last_sequence + excluded.last_sequence \
+         RETURNING session_id, last_sequence",
+    );
+    let last: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+    // The next number to hand out per session: last - count + 1.
+    let mut next: Vec<(&str, i64)> = per_session
+        .iter()
+        .map(|(s, n)| {
+            let l = last
+                .iter()
+                .find(|(id, _)| id == s)
+                .map(|(_, l)| *l)
+                .unwrap_or(*n);
+            (*s, l - n + 1)
+        })
+        .collect();
+    let mut numbered = Vec::with_capacity(rows.len());
+    for (t, d) in rows {
+        let slot = next
+            .iter_mut()
+            .find(|(s, _)| *s == d.session_id)
+            .map(|(_, n)| n)
+            .ok_or_else(|| StoreError::Database("sequence counter missing".into()))?;
+        numbered.push((t, d, *slot));
+        *slot += 1;
+    }
+    let mut qb = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO deliveries (id, log_id, assistant_id, environment_id, session_id, \
+         sequence, event, body, status, attempts, due_at, lease_until, created_at, updated_at) ",
+    );
+    qb.push_values(&numbered, |mut row, (t, d, seq)| {
+        row.push_bind(d.id.as_str())
+            .push_bind(t.log.log_id.as_str())
+            .push_bind(d.assistant_id.as_str())
+            .push_bind(d.environment_id.as_str())
+            .push_bind(d.session_id.as_str())
+            .push_bind(*seq)
+            .push_bind(d.event.as_str())
+            .push_bind(d.body.as_str())
+            .push_bind("pending")
+            .push_bind(0_i64)
+            .push_bind(d.due_at)
+            .push_bind(None::<i64>)
+            .push_bind(now)
+            .push_bind(now);
+    });
+    qb.build().execute(&mut *conn).await?;
+    Ok(())
+}
+
+async fn insert_calls(conn: &mut SqliteConnection, turns: &[&PreparedTurn]) -> Result<()> {
+    let calls: Vec<&WebhookCallRecord> = turns.iter().flat_map(|t| t.calls.iter()).collect();
+    // 12 parameters a row: stay far below SQLite's 32,766-parameter limit.
+    for chunk in calls.chunks(256) {
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "INSERT INTO webhook_calls ({}) ",
+            super::CALL_COLS
+        ));
+        qb.push_values(chunk, |mut row, c| {
+            row.push_bind(c.id.as_str())
+                .push_bind(micros(c.at))
+                .push_bind(c.assistant_id.as_str())
+                .push_bind(c.environment_id.as_str())
+                .push_bind(c.session_id.as_deref())
+                .push_bind(c.kind.as_str())
+                .push_bind(c.url.as_str())
+                .push_bind(c.status_code)
+                .push_bind(c.latency_ms)
+                .push_bind(c.error.as_deref())
+                .push_bind(c.request_body.as_str())
+                .push_bind(c.response_body.as_deref());
+        });
+        qb.build().execute(&mut *conn).await?;
     }
     Ok(())
 }

@@ -65,6 +65,7 @@ fn stateless_turn(log_id: &str, session: &str, customer: Option<&str>, ts: i64) 
     TurnCommit {
         session: None,
         log: log(log_id, "a1", session, customer, ts),
+        calls: vec![],
         deliveries: vec![delivery(log_id, session, t(ts))],
     }
 }
@@ -168,6 +169,7 @@ pub async fn session_expiry_and_sweep(h: &Harness) {
             last_active: t(50),
         }),
         log: log("l1", "a1", "short", None, 50),
+        calls: vec![],
         deliveries: vec![],
     };
     s.commit_turn(&turn).await.unwrap();
@@ -208,6 +210,7 @@ pub async fn commit_turn_updates_session_and_writes_log(h: &Harness) {
                 last_active: t(ts),
             }),
             log: log(&format!("l{v}"), "a1", "s1", None, ts),
+            calls: vec![],
             deliveries: vec![],
         };
         s.commit_turn(&turn).await.unwrap();
@@ -238,6 +241,7 @@ pub async fn commit_turn_conflict_writes_nothing(h: &Harness) {
             last_active: t(5),
         }),
         log: log("l1", "a1", "s1", Some("c1"), 5),
+        calls: vec![call("w1", 5, "a1", "dialog", Some(200))],
         deliveries: vec![delivery("l1", "s1", t(5))],
     };
     let err = s.commit_turn(&stale).await.unwrap_err();
@@ -251,6 +255,8 @@ pub async fn commit_turn_conflict_writes_nothing(h: &Harness) {
     assert_eq!(loaded.context, session("s1", "a1", t(0), 300).context);
     assert!(all_logs(s, "a1").await.is_empty(), "no log");
     assert_eq!(s.get_delivery("l1").await.unwrap(), None, "no outbox row");
+    let no_calls = s.list_webhook_calls(&WebhookCallQuery::default()).await;
+    assert!(no_calls.unwrap().is_empty(), "no webhook call record");
     assert!(claim_ids(s, t(1000), 10).await.is_empty());
 
     // The same turn at the right version goes through, with sequence 1 (the failed attempt
@@ -265,6 +271,12 @@ pub async fn commit_turn_conflict_writes_nothing(h: &Harness) {
     s.commit_turn(&good).await.unwrap();
     let (d, _) = s.get_delivery("l1").await.unwrap().unwrap();
     assert_eq!(d.sequence, 1);
+    // The turn's webhook call records commit with it.
+    let calls = s
+        .list_webhook_calls(&WebhookCallQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(calls, vec![call("w1", 5, "a1", "dialog", Some(200))]);
 }
 
 pub async fn commit_turn_on_deleted_session_is_a_conflict(h: &Harness) {
@@ -281,6 +293,7 @@ pub async fn commit_turn_on_deleted_session_is_a_conflict(h: &Harness) {
             last_active: t(5),
         }),
         log: log("l1", "a1", "s1", None, 5),
+        calls: vec![],
         deliveries: vec![],
     };
     assert!(matches!(
@@ -309,6 +322,7 @@ pub async fn concurrent_commits_exactly_one_wins(h: &Harness) {
                     last_active: t(10),
                 }),
                 log: log(&format!("l{i}"), "a1", "s1", None, 10),
+                calls: vec![],
                 deliveries: vec![delivery(&format!("l{i}"), "s1", t(10))],
             };
             (i, store.commit_turn(&turn).await)
@@ -344,6 +358,7 @@ async fn seed_logs(s: &Arc<dyn Store>) -> Vec<(DateTime<Utc>, String)> {
         s.commit_turn(&TurnCommit {
             session: None,
             log: log(&id, "a1", "s1", None, ts),
+            calls: vec![],
             deliveries: vec![],
         })
         .await
@@ -354,6 +369,7 @@ async fn seed_logs(s: &Arc<dyn Store>) -> Vec<(DateTime<Utc>, String)> {
     s.commit_turn(&TurnCommit {
         session: None,
         log: log("other", "a2", "s1", None, 1),
+        calls: vec![],
         deliveries: vec![],
     })
     .await
@@ -447,6 +463,7 @@ pub async fn logs_pagination_oldest_first(h: &Harness) {
     s.commit_turn(&TurnCommit {
         session: None,
         log: log("log-early", "a1", "s1", None, -100),
+        calls: vec![],
         deliveries: vec![],
     })
     .await
@@ -473,6 +490,7 @@ pub async fn logs_session_filter(h: &Harness) {
         s.commit_turn(&TurnCommit {
             session: None,
             log: log(&format!("l{i}"), "a1", sess, None, i as i64),
+            calls: vec![],
             deliveries: vec![],
         })
         .await
@@ -577,6 +595,7 @@ pub async fn delivery_sequence_per_session(h: &Harness) {
             session: None,
             log: log(&format!("log{n}"), "a1", sess, None, n),
             deliveries,
+            calls: vec![],
         })
         .await
         .unwrap();
@@ -1202,6 +1221,7 @@ pub async fn survives_reopen(h: &Harness) {
             last_active: t(5),
         }),
         log: log("l1", "a1", "s1", Some("c"), 5),
+        calls: vec![],
         deliveries: vec![delivery("l1", "s1", t(5))],
     })
     .await

@@ -55,9 +55,24 @@ secret = "bench secret"
 url = "http://127.0.0.1:19101/post"
 secret = "bench secret"
 TOML
+cat > "$work/log.toml" <<TOML
+[storage]
+url = "sqlite://$work/log.db"
+[webhooks]
+allow_http = true
+allow_private_addresses = true
+[[assistants]]
+id = "demo"
+name = "Demo"
+skill = "builtin:demo"
+[assistants.webhooks.log]
+url = "http://127.0.0.1:19101/log"
+secret = "bench secret"
+TOML
 RUST_LOG=warn "$D" serve --config "$work/plain.toml" --listen 127.0.0.1:19110 >/dev/null 2>&1 & pids+=($!)
+RUST_LOG=warn "$D" serve --config "$work/log.toml" --listen 127.0.0.1:19112 >/dev/null 2>&1 & pids+=($!)
 RUST_LOG=warn "$D" serve --config "$work/hooks.toml" --listen 127.0.0.1:19111 >/dev/null 2>&1 & pids+=($!)
-for p in 19100 19101 19102 19110 19111; do wait_port $p; done
+for p in 19100 19101 19102 19110 19111 19112; do wait_port $p; done
 
 cat > "$work/post.lua" <<'LUA'
 wrk.method = "POST"
@@ -83,6 +98,13 @@ ref0=$(run "refpipe proxy, 0 hooks" "http://127.0.0.1:19100/")
 dl0=$(run "dialogic stateless, no hooks" "http://127.0.0.1:19110/v2/assistants/demo/message$Q")
 ref2=$(run "refpipe proxy, 2 hooks" "http://127.0.0.1:19102/")
 dl2=$(run "dialogic stateless, pre+post hooks (echo)" "http://127.0.0.1:19111/v2/assistants/demo/message$Q")
-awk -v a="$dl0" -v b="$ref0" -v c="$dl2" -v d="$ref2" 'BEGIN {
+dlog=$(run "dialogic stateless, log webhook (echo)" "http://127.0.0.1:19112/v2/assistants/demo/message$Q")
+awk -v a="$dl0" -v b="$ref0" -v c="$dl2" -v d="$ref2" -v e="$dlog" 'BEGIN {
   printf "ratio, no hooks:        %.1f%% of refpipe (target >= 40%%)\n", 100*a/b;
-  printf "ratio, pre+post hooks:  %.1f%% of refpipe (target >= 60%%)\n", 100*c/d }' >&2
+  printf "ratio, pre+post hooks:  %.1f%% of refpipe (target >= 60%%)\n", 100*c/d;
+  printf "log webhook cost:       %.1f%% of the no-hook rate (target < 10%%)\n", 100*(a-e)/a }' >&2
+# Did delivery keep up? Give the worker 5 s to drain, then count what is still open.
+sleep 5
+open=$(curl -s "http://127.0.0.1:19112/v1/deliveries?status=pending&limit=10000" \
+  | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["deliveries"]))' || echo "?")
+echo "log deliveries still pending 5 s after the run: $open" >&2

@@ -236,6 +236,12 @@ impl Worker {
         let concurrency = inner.config.concurrency;
         let mut shutdown = std::pin::pin!(shutdown);
         let mut tasks: JoinSet<Finished> = JoinSet::new();
+        // Finished attempts are recorded by one background write at a time, so the loop keeps
+        // claiming and sending meanwhile; what finishes during a write waits for the next one.
+        // (An attempt sent but not yet recorded keeps its lease and its place at the head of
+        // its session, so nothing is claimed twice and per-session order holds.)
+        let mut recording: JoinSet<()> = JoinSet::new();
+        let mut unrecorded: Vec<Finished> = Vec::new();
         let mut tick = tokio::time::interval(inner.config.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tracing::info!(
@@ -280,12 +286,18 @@ impl Worker {
                 Some(result) = tasks.join_next(), if !tasks.is_empty() => {
                     // Record every attempt finished by now in one transaction: under load
                     // one write per event would compete with the turns for the database.
-                    let mut batch = Vec::new();
-                    collect(result, &mut batch);
+                    collect(result, &mut unrecorded);
                     while let Some(result) = tasks.try_join_next() {
-                        collect(result, &mut batch);
+                        collect(result, &mut unrecorded);
                     }
-                    inner.record_batch(batch).await;
+                    if recording.is_empty() {
+                        start_recording(inner, &mut recording, &mut unrecorded);
+                    }
+                    wanted = true;
+                }
+                Some(_) = recording.join_next(), if !recording.is_empty() => {
+                    // Recorded events may have unblocked their sessions' next ones.
+                    start_recording(inner, &mut recording, &mut unrecorded);
                     wanted = true;
                 }
                 () = inner.notify.notified() => wanted = true,
@@ -298,11 +310,11 @@ impl Worker {
             in_flight,
             "delivery worker stopping; finishing attempts in flight"
         );
-        let mut batch = Vec::new();
         while let Some(result) = tasks.join_next().await {
-            collect(result, &mut batch);
+            collect(result, &mut unrecorded);
         }
-        inner.record_batch(batch).await;
+        while recording.join_next().await.is_some() {}
+        inner.record_batch(unrecorded).await;
         tracing::info!("delivery worker stopped");
     }
 
@@ -314,6 +326,20 @@ impl Worker {
             .claim_deliveries(now, self.inner.config.lease, limit)
             .await?)
     }
+}
+
+/// Write `unrecorded` (if any) in the background.
+fn start_recording(
+    inner: &Arc<Inner>,
+    recording: &mut JoinSet<()>,
+    unrecorded: &mut Vec<Finished>,
+) {
+    if unrecorded.is_empty() {
+        return;
+    }
+    let batch = std::mem::take(unrecorded);
+    let inner = Arc::clone(inner);
+    recording.spawn(async move { inner.record_batch(batch).await });
 }
 
 fn collect(result: Result<Finished, tokio::task::JoinError>, batch: &mut Vec<Finished>) {

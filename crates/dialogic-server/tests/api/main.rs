@@ -2,6 +2,7 @@
 //! subset when DIALOGIC_TEST_POSTGRES_URL is set), talked to over HTTP.
 
 mod api_rules;
+mod chat;
 mod config;
 mod dialog_webhooks;
 mod hooks;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dialogic_dialog::Skill;
-use dialogic_nlu::{Nlu, NluOptions};
+use dialogic_nlu::{ModelChoice, Nlu, NluOptions};
 use dialogic_webhook::{Auth, Target};
 
 use crate::config::{
@@ -293,6 +293,15 @@ fn load_skill(
             return None;
         }
     };
+    if nlu_options.vectors_dir.is_some() || nlu_options.model != ModelChoice::Fast {
+        // Said before the work, not after: without a cache this is minutes, not milliseconds.
+        tracing::info!(
+            assistant = %a.id,
+            "training the NLU with the encoder's files; the first start embeds the training data \
+             (and builds the distilled vector table) and can take minutes, later starts read \
+             them from the cache"
+        );
+    }
     let nlu = match Nlu::train(skill.workspace(), nlu_options) {
         Ok(n) => n,
         Err(e) => {

@@ -88,15 +88,15 @@ pub async fn post_message(
         Ok(v) => v,
         Err(_) => return fail(calls, "Webhook responded with invalid JSON body"),
     };
-    match body.get("payload") {
-        Some(Value::Object(payload))
-            if schema::message_response_errors(&replace_top_level(response, payload))
-                .is_empty() =>
-        {
-            HookOutcome::Replaced(replace_top_level(response, payload))
-        }
+    let merged = match body.get("payload") {
+        Some(Value::Object(payload)) => replace_top_level(response, payload),
+        _ => return fail(calls, "Webhook responded with invalid JSON body"),
+    };
+    if schema::message_response_errors(&merged).is_empty() {
+        HookOutcome::Replaced(merged)
+    } else {
         // Watson documents no validation error for post: an unusable payload counts as invalid JSON.
-        _ => fail(calls, "Webhook responded with invalid JSON body"),
+        fail(calls, "Webhook responded with invalid JSON body")
     }
 }
 

@@ -129,7 +129,6 @@ async fn commit(store: &Arc<dyn Store>, session: &str) -> String {
                      "context": {"global": {"session_id": session}}},
         "committed_us": now.timestamp_micros(),
     });
-    let body = json!({"event": {"name": "message_logged"}, "payload": record});
     store
         .commit_turn(&TurnCommit {
             session: None,
@@ -150,7 +149,8 @@ async fn commit(store: &Arc<dyn Store>, session: &str) -> String {
                 environment_id: "live".into(),
                 session_id: session.into(),
                 event: "message_logged".into(),
-                body,
+                // None: the worker sends the turn's log record (stored once, in `logs`).
+                body: None,
                 due_at: now,
             }],
         })

@@ -487,20 +487,8 @@ impl Inner {
             );
             target.timeout = ceiling;
         }
-        let body = match serde_json::to_vec(&delivery.body) {
-            Ok(b) => Bytes::from(b),
-            Err(e) => {
-                // A serde_json::Value always serialises; kept total anyway.
-                let msg = format!("could not serialise the event: {e}");
-                return (
-                    attempt::error_record(&delivery.id, at, started.elapsed(), &msg),
-                    Verdict::Failed {
-                        kind: FailureKind::Permanent,
-                        retry_after: None,
-                    },
-                );
-            }
-        };
+        // The stored JSON text, sent byte for byte (the signature covers exactly these bytes).
+        let body = Bytes::from(delivery.body.clone().into_bytes());
         let request = OutboundRequest {
             webhook_id: delivery.id.clone(),
             body,

@@ -47,7 +47,7 @@ fn turn(n: usize, session: &str, update: Option<SessionUpdate>) -> TurnCommit {
             environment_id: "live".into(),
             session_id: session.into(),
             event: "message_logged".into(),
-            body: json!({"event": {"name": "message_logged"}, "payload": record}),
+            body: None,
             due_at: now,
         }],
     }

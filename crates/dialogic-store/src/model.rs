@@ -87,9 +87,43 @@ pub struct NewDelivery {
     /// Per-session ordering key (stateless turns use their generated session id).
     pub session_id: String,
     pub event: String,
-    /// The full JSON body to POST (`{"event":{"name":...},"payload":...}`).
-    pub body: Value,
+    /// The full JSON body to POST (`{"event":{"name":...},"payload":...}`), or `None` for the
+    /// turn's own log record as a `message_logged` event: the outbox row then stores no body
+    /// and the store assembles it from the log row when the delivery is read
+    /// ([`log_event_body`]), so a turn's record is written once, not twice.
+    pub body: Option<Value>,
     pub due_at: DateTime<Utc>,
+}
+
+/// Put the log records (`log_id` -> record JSON text) into the deliveries stored without a
+/// body; one whose record is gone gets a `null` payload.
+pub(crate) fn fill_log_bodies(
+    deliveries: &mut [Delivery],
+    records: &std::collections::HashMap<String, String>,
+) {
+    for d in deliveries.iter_mut().filter(|d| d.body.is_empty()) {
+        let record = d.log_id.as_ref().and_then(|id| records.get(id));
+        d.body = log_event_body(record.map_or("null", String::as_str));
+    }
+}
+
+/// The log ids whose records the deliveries stored without a body need.
+pub(crate) fn missing_log_bodies(deliveries: &[Delivery]) -> Vec<String> {
+    deliveries
+        .iter()
+        .filter(|d| d.body.is_empty())
+        .filter_map(|d| d.log_id.clone())
+        .collect()
+}
+
+/// The body of a `message_logged` event whose payload is the stored log record `record`
+/// (JSON text), byte for byte.
+pub fn log_event_body(record: &str) -> String {
+    let mut body = String::with_capacity(record.len() + 48);
+    body.push_str(r#"{"event":{"name":"message_logged"},"payload":"#);
+    body.push_str(record);
+    body.push('}');
+    body
 }
 
 /// Everything one turn commits, atomically.
@@ -201,13 +235,16 @@ impl DeliveryCounts {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
     pub id: String,
+    /// The turn whose log record this event carries, if any.
+    pub log_id: Option<String>,
     pub assistant_id: String,
     pub environment_id: String,
     pub session_id: String,
     /// Position in the session's sequence (1, 2, 3...): the `webhook-sequence` header.
     pub sequence: i64,
     pub event: String,
-    pub body: Value,
+    /// The JSON text to POST, exactly as sent (signatures cover these bytes).
+    pub body: String,
     pub status: DeliveryStatus,
     pub attempts: i32,
     pub due_at: DateTime<Utc>,

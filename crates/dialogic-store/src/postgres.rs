@@ -5,6 +5,7 @@
 //! conditions sit on the locked row itself, so a row another worker leased in the meantime is
 //! re-checked and dropped rather than claimed twice.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -16,9 +17,9 @@ use sqlx::{Postgres, QueryBuilder, Row};
 use crate::cursor::LogCursor;
 use crate::error::{corrupt, corrupt_json, Result, StoreError};
 use crate::model::{
-    clamp_timeout, expiry, lease_end, page_limit, Attempt, AttemptOutcome, Delivery,
-    DeliveryCounts, DeliveryQuery, DeliveryStatus, LogPage, LogQuery, LogRecord, Session,
-    TurnCommit, WebhookCallQuery, WebhookCallRecord,
+    clamp_timeout, expiry, fill_log_bodies, lease_end, missing_log_bodies, page_limit, Attempt,
+    AttemptOutcome, Delivery, DeliveryCounts, DeliveryQuery, DeliveryStatus, LogPage, LogQuery,
+    LogRecord, Session, TurnCommit, WebhookCallQuery, WebhookCallRecord,
 };
 use crate::Store;
 
@@ -32,10 +33,12 @@ const SESSION_COLS: &str =
     "id, assistant_id, environment_id, context, created_at, last_active, timeout_secs, version";
 const LOG_COLS: &str = "log_id, assistant_id, environment_id, session_id, customer_id, \
      request_timestamp, response_timestamp, record";
-const DELIVERY_COLS: &str = "id, assistant_id, environment_id, session_id, sequence, event, \
+const DELIVERY_COLS: &str =
+    "id, log_id, assistant_id, environment_id, session_id, sequence, event, \
      body, status, attempts, due_at, created_at, lease_until";
 /// [`DELIVERY_COLS`], qualified (the claim's `UPDATE ... FROM picked` also has an `id`).
-const CLAIMED_COLS: &str = "deliveries.id, deliveries.assistant_id, deliveries.environment_id, \
+const CLAIMED_COLS: &str =
+    "deliveries.id, deliveries.log_id, deliveries.assistant_id, deliveries.environment_id, \
      deliveries.session_id, deliveries.sequence, deliveries.event, deliveries.body, \
      deliveries.status, deliveries.attempts, deliveries.due_at, deliveries.created_at, \
      deliveries.lease_until";
@@ -90,6 +93,23 @@ impl PostgresStore {
     }
 }
 
+/// Assemble the bodies of deliveries stored without one from their log rows.
+async fn with_log_bodies(pool: &PgPool, deliveries: &mut [Delivery]) -> Result<()> {
+    let ids = missing_log_bodies(deliveries);
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let records: HashMap<String, String> =
+        sqlx::query_as("SELECT log_id, record FROM logs WHERE log_id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .collect();
+    fill_log_bodies(deliveries, &records);
+    Ok(())
+}
+
 fn json_text(v: &Value) -> Result<String> {
     serde_json::to_string(v).map_err(|e| StoreError::Database(Box::new(e)))
 }
@@ -128,12 +148,14 @@ fn delivery_from_row(r: &PgRow) -> Result<Delivery> {
     let status: &str = r.try_get("status")?;
     Ok(Delivery {
         id: r.try_get("id")?,
+        log_id: r.try_get("log_id")?,
         assistant_id: r.try_get("assistant_id")?,
         environment_id: r.try_get("environment_id")?,
         session_id: r.try_get("session_id")?,
         sequence: r.try_get("sequence")?,
         event: r.try_get("event")?,
-        body: json_value(r.try_get("body")?)?,
+        // Empty for a turn's own log event: filled from its log row by `with_log_bodies`.
+        body: r.try_get("body")?,
         status: DeliveryStatus::parse(status).ok_or_else(|| corrupt("unknown delivery status"))?,
         attempts: r.try_get("attempts")?,
         due_at: r.try_get("due_at")?,
@@ -326,7 +348,14 @@ impl Store for PostgresStore {
         let bodies = turn
             .deliveries
             .iter()
-            .map(|d| json_text(&d.body))
+            // No body: the event is the log record, read from its row when sent.
+            .map(|d| {
+                Ok(d.body
+                    .as_ref()
+                    .map(json_text)
+                    .transpose()?
+                    .unwrap_or_default())
+            })
             .collect::<Result<Vec<_>>>()?;
 
         let mut tx = self.begin().await?;
@@ -499,6 +528,7 @@ impl Store for PostgresStore {
             .iter()
             .map(delivery_from_row)
             .collect::<Result<Vec<_>>>()?;
+        with_log_bodies(&self.pool, &mut claimed).await?;
         claimed.sort_by(|a, b| {
             (a.due_at, &a.session_id, a.sequence).cmp(&(b.due_at, &b.session_id, b.sequence))
         });
@@ -543,10 +573,11 @@ impl Store for PostgresStore {
         qb.push(" ORDER BY created_at DESC, session_id DESC, sequence DESC LIMIT ")
             .push_bind(page_limit(q.limit));
         let rows = qb.build().fetch_all(&self.pool).await?;
-        let deliveries = rows
+        let mut deliveries = rows
             .iter()
             .map(delivery_from_row)
             .collect::<Result<Vec<_>>>()?;
+        with_log_bodies(&self.pool, &mut deliveries).await?;
         let ids: Vec<String> = deliveries.iter().map(|d| d.id.clone()).collect();
         let attempts = self.attempts_for(&ids).await?;
         Ok(with_attempts(deliveries, attempts))
@@ -562,7 +593,8 @@ impl Store for PostgresStore {
         let Some(row) = row else {
             return Ok(None);
         };
-        let delivery = delivery_from_row(&row)?;
+        let mut delivery = delivery_from_row(&row)?;
+        with_log_bodies(&self.pool, std::slice::from_mut(&mut delivery)).await?;
         let attempts = self
             .attempts_for(std::slice::from_ref(&delivery.id))
             .await?;

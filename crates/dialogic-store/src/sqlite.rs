@@ -11,6 +11,7 @@
 //!
 //! Timestamps are stored as integer microseconds since the Unix epoch.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -25,9 +26,9 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use crate::cursor::LogCursor;
 use crate::error::{corrupt, corrupt_json, Result, StoreError};
 use crate::model::{
-    clamp_timeout, expiry, lease_end, page_limit, Attempt, AttemptOutcome, Delivery,
-    DeliveryCounts, DeliveryQuery, DeliveryStatus, LogPage, LogQuery, LogRecord, Session,
-    TurnCommit, WebhookCallQuery, WebhookCallRecord,
+    clamp_timeout, expiry, fill_log_bodies, lease_end, missing_log_bodies, page_limit, Attempt,
+    AttemptOutcome, Delivery, DeliveryCounts, DeliveryQuery, DeliveryStatus, LogPage, LogQuery,
+    LogRecord, Session, TurnCommit, WebhookCallQuery, WebhookCallRecord,
 };
 use crate::Store;
 
@@ -44,7 +45,8 @@ const SESSION_COLS: &str =
     "id, assistant_id, environment_id, context, created_at, last_active, timeout_secs, version";
 const LOG_COLS: &str = "log_id, assistant_id, environment_id, session_id, customer_id, \
      request_timestamp, response_timestamp, record";
-const DELIVERY_COLS: &str = "id, assistant_id, environment_id, session_id, sequence, event, \
+const DELIVERY_COLS: &str =
+    "id, log_id, assistant_id, environment_id, session_id, sequence, event, \
      body, status, attempts, due_at, created_at, lease_until";
 const ATTEMPT_COLS: &str = "delivery_id, at, status_code, latency_ms, response_body, error";
 pub(crate) const CALL_COLS: &str = "id, at, assistant_id, environment_id, session_id, kind, url, \
@@ -140,6 +142,31 @@ impl SqliteStore {
     }
 }
 
+/// Assemble the bodies of deliveries stored without one from their log rows.
+async fn with_log_bodies<'c, E>(conn: E, deliveries: &mut [Delivery]) -> Result<()>
+where
+    E: sqlx::Executor<'c, Database = Sqlite>,
+{
+    let ids = missing_log_bodies(deliveries);
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut qb = QueryBuilder::<Sqlite>::new("SELECT log_id, record FROM logs WHERE log_id IN (");
+    let mut list = qb.separated(", ");
+    for id in ids {
+        list.push_bind(id);
+    }
+    qb.push(")");
+    let records: HashMap<String, String> = qb
+        .build_query_as()
+        .fetch_all(conn)
+        .await?
+        .into_iter()
+        .collect();
+    fill_log_bodies(deliveries, &records);
+    Ok(())
+}
+
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
@@ -186,12 +213,14 @@ fn delivery_from_row(r: &SqliteRow) -> Result<Delivery> {
     let status: &str = r.try_get("status")?;
     Ok(Delivery {
         id: r.try_get("id")?,
+        log_id: r.try_get("log_id")?,
         assistant_id: r.try_get("assistant_id")?,
         environment_id: r.try_get("environment_id")?,
         session_id: r.try_get("session_id")?,
         sequence: r.try_get("sequence")?,
         event: r.try_get("event")?,
-        body: json_value(r.try_get("body")?)?,
+        // Empty for a turn's own log event: filled from its log row by `with_log_bodies`.
+        body: r.try_get("body")?,
         status: DeliveryStatus::parse(status).ok_or_else(|| corrupt("unknown delivery status"))?,
         attempts: r.try_get("attempts")?,
         due_at: time(r.try_get("due_at")?)?,
@@ -478,11 +507,12 @@ impl Store for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await?;
-        tx.commit().await?;
         let mut claimed = rows
             .iter()
             .map(delivery_from_row)
             .collect::<Result<Vec<_>>>()?;
+        with_log_bodies(&mut *tx, &mut claimed).await?;
+        tx.commit().await?;
         claimed.sort_by(|a, b| {
             (a.due_at, &a.session_id, a.sequence).cmp(&(b.due_at, &b.session_id, b.sequence))
         });
@@ -527,10 +557,11 @@ impl Store for SqliteStore {
         qb.push(" ORDER BY created_at DESC, session_id DESC, sequence DESC LIMIT ")
             .push_bind(page_limit(q.limit));
         let rows = qb.build().fetch_all(&self.reader).await?;
-        let deliveries = rows
+        let mut deliveries = rows
             .iter()
             .map(delivery_from_row)
             .collect::<Result<Vec<_>>>()?;
+        with_log_bodies(&self.reader, &mut deliveries).await?;
         let ids: Vec<String> = deliveries.iter().map(|d| d.id.clone()).collect();
         let attempts = self.attempts_for(&ids).await?;
         Ok(with_attempts(deliveries, attempts))
@@ -546,7 +577,8 @@ impl Store for SqliteStore {
         let Some(row) = row else {
             return Ok(None);
         };
-        let delivery = delivery_from_row(&row)?;
+        let mut delivery = delivery_from_row(&row)?;
+        with_log_bodies(&self.reader, std::slice::from_mut(&mut delivery)).await?;
         let attempts = self
             .attempts_for(std::slice::from_ref(&delivery.id))
             .await?;

@@ -76,7 +76,10 @@ fn delivery_json(d: &Delivery, attempts: &[Attempt]) -> Value {
         "id": d.id, "assistant_id": d.assistant_id, "environment_id": d.environment_id,
         "session_id": d.session_id, "sequence": d.sequence, "event": d.event,
         "status": d.status.as_str(), "attempts_count": d.attempts, "due_at": d.due_at,
-        "created_at": d.created_at, "lease_until": d.lease_until, "body": d.body,
+        "created_at": d.created_at, "lease_until": d.lease_until,
+        "log_id": d.log_id,
+        // Stored as the exact JSON text sent; shown as JSON (as text if it is not JSON).
+        "body": serde_json::from_str::<Value>(&d.body).unwrap_or_else(|_| Value::String(d.body.clone())),
         "attempts": attempts.iter().map(|a| json!({
             "at": a.at, "status_code": a.status_code, "latency_ms": a.latency_ms,
             "response_body": a.response_body, "error": a.error,

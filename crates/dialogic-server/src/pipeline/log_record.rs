@@ -56,7 +56,8 @@ pub fn build(f: &TurnFacts<'_>, mut request: Value) -> (LogRecord, Option<NewDel
         environment_id: f.env.id.clone(),
         session_id: f.session_id.to_owned(),
         event: "message_logged".into(),
-        body: json!({"event": {"name": "message_logged"}, "payload": record}),
+        // The store builds the body from the log row: the record is written once.
+        body: None,
         due_at: f.response_timestamp,
     });
     let log = LogRecord {

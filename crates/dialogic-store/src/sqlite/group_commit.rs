@@ -100,7 +100,13 @@ impl PreparedTurn {
                     environment_id: d.environment_id.clone(),
                     session_id: d.session_id.clone(),
                     event: d.event.clone(),
-                    body: json_text(&d.body)?,
+                    // No body: the event is the log record, read from its row when sent.
+                    body: d
+                        .body
+                        .as_ref()
+                        .map(json_text)
+                        .transpose()?
+                        .unwrap_or_default(),
                     due_at: micros(d.due_at),
                 })
             })

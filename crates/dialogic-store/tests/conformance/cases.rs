@@ -55,7 +55,8 @@ fn delivery(id: &str, session: &str, due: DateTime<Utc>) -> NewDelivery {
         environment_id: "live".into(),
         session_id: session.into(),
         event: "message_logged".into(),
-        body: json!({"event": {"name": "message_logged"}, "payload": {"log_id": id}}),
+        // As the server does: the body is the turn's log record, read from its row.
+        body: None,
         due_at: due,
     }
 }
@@ -678,10 +679,12 @@ pub async fn claim_respects_lease(h: &Harness) {
     assert_eq!(claimed[0].lease_until, Some(t(70)));
     assert_eq!(claimed[0].status, DeliveryStatus::Pending);
     assert_eq!(claimed[0].sequence, 1);
+    // Stored without a body: assembled from the log row, the record's text byte for byte.
     assert_eq!(
         claimed[0].body,
-        json!({"event": {"name": "message_logged"}, "payload": {"log_id": "x"}})
+        r#"{"event":{"name":"message_logged"},"payload":{"log_id":"x","request":{"input":{"text":"hi"}},"response":{}}}"#
     );
+    assert_eq!(claimed[0].log_id.as_deref(), Some("x"));
     assert!(claim_ids(s, t(69), 10).await.is_empty(), "lease still live");
     // The worker died: after the lease the row is claimable again.
     let again = s.claim_deliveries(t(70), LEASE, 10).await.unwrap();
@@ -1360,4 +1363,32 @@ pub async fn record_attempts_in_one_batch(h: &Harness) {
     assert_eq!(attempts, [attempt("b2", t(2), None)]);
     assert_eq!(status_of(s, "b3").await, DeliveryStatus::Dead);
     assert_eq!(claim_ids(s, t(9), 10).await, ["b2"]);
+}
+
+/// An outbox row with its own body is sent as stored; one without takes its log record's
+/// envelope, in claims, listings and single reads alike.
+pub async fn delivery_bodies_explicit_and_from_the_log(h: &Harness) {
+    let s = &h.store;
+    let mut own = stateless_turn("own", "s1", None, 0);
+    own.deliveries[0].body = Some(json!({"event": {"name": "custom"}, "payload": [1, 2]}));
+    s.commit_turn(&own).await.unwrap();
+    s.commit_turn(&stateless_turn("logged", "s2", None, 1))
+        .await
+        .unwrap();
+    let logged_body = r#"{"event":{"name":"message_logged"},"payload":{"log_id":"logged","request":{"input":{"text":"hi"}},"response":{}}}"#;
+    let mut claimed = s.claim_deliveries(t(10), LEASE, 10).await.unwrap();
+    claimed.sort_by(|a, b| a.id.cmp(&b.id));
+    let bodies: Vec<&str> = claimed.iter().map(|d| d.body.as_str()).collect();
+    assert_eq!(
+        bodies,
+        [
+            logged_body,
+            r#"{"event":{"name":"custom"},"payload":[1,2]}"#
+        ]
+    );
+    let listed = s.list_deliveries(&DeliveryQuery::default()).await.unwrap();
+    let logged = listed.iter().find(|(d, _)| d.id == "logged").unwrap();
+    assert_eq!(logged.0.body, logged_body);
+    let (got, _) = s.get_delivery("logged").await.unwrap().unwrap();
+    assert_eq!(got.body, logged_body);
 }

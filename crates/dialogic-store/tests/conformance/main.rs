@@ -66,6 +66,7 @@ conformance!(
     json_round_trips_exactly,
     concurrent_turns_with_failures_commit_the_rest,
     record_attempts_in_one_batch,
+    delivery_bodies_explicit_and_from_the_log,
 );
 
 mod sqlite_only {

@@ -99,9 +99,15 @@ impl SqliteStore {
         }
         let options = options
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal);
+            .synchronous(SqliteSynchronous::Normal)
+            // Checkpoint every ~16 MB of WAL instead of 4 MB: the pages turns append to are
+            // rewritten in the WAL many times over, and a rarer checkpoint copies each once.
+            .pragma("wal_autocheckpoint", "4000");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            // One local connection, kept for the process's life: a ping before every
+            // transaction would only add a round trip to the connection's thread.
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         if let Err(first) = MIGRATOR.run(&writer).await {

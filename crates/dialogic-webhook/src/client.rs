@@ -98,26 +98,8 @@ impl Client {
                 Ok(result) => result,
                 Err(_elapsed) => Err(CallError::Timeout),
             };
-        // The host only: the URL's path, query and user info may carry credentials.
-        let host = url::Url::parse(&target.url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default();
-        match &result {
-            Ok(reply) => tracing::debug!(
-                webhook_id = %request.webhook_id,
-                host = %host,
-                status = reply.status,
-                latency_us = reply.latency.as_micros() as u64,
-                "webhook call answered"
-            ),
-            Err(error) => tracing::debug!(
-                webhook_id = %request.webhook_id,
-                host = %host,
-                latency_us = started.elapsed().as_micros() as u64,
-                error = %error,
-                "webhook call failed"
-            ),
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            trace_call(target, request, started, &result);
         }
         result
     }
@@ -336,5 +318,35 @@ impl WithoutUrl for reqwest::Error {
         } else {
             "request failed".into()
         }
+    }
+}
+
+/// The debug line of one call: the host only (the URL's path, query and user info may carry
+/// credentials). Built only when debug logging is on: parsing the URL costs on every call.
+fn trace_call(
+    target: &Target,
+    request: &OutboundRequest,
+    started: Instant,
+    result: &Result<Reply, CallError>,
+) {
+    let host = url::Url::parse(&target.url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    match result {
+        Ok(reply) => tracing::debug!(
+            webhook_id = %request.webhook_id,
+            host = %host,
+            status = reply.status,
+            latency_us = reply.latency.as_micros() as u64,
+            "webhook call answered"
+        ),
+        Err(error) => tracing::debug!(
+            webhook_id = %request.webhook_id,
+            host = %host,
+            latency_us = started.elapsed().as_micros() as u64,
+            error = %error,
+            "webhook call failed"
+        ),
     }
 }

@@ -191,7 +191,7 @@ async fn dialog_call(
             at,
             kind: "dialog",
             target: &target,
-            request: &call.body,
+            request: &request.body,
             status,
             latency_ms,
             error: outcome.as_ref().err().cloned(),

@@ -6,7 +6,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use chrono::Utc;
 use dialogic_webhook::{CallError, Client, OutboundRequest};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::record::{CallFacts, CallLog};
 use crate::registry::HookTarget;
@@ -41,8 +41,7 @@ pub async fn pre_message(
     scope: &CallScope<'_>,
     calls: &mut CallLog,
 ) -> HookOutcome {
-    let envelope =
-        json!({"event": {"name": "message_received"}, "options": {}, "payload": request});
+    let envelope = Envelope::new("message_received", request);
     let reply = match call(client, hook, "pre_message", &envelope, scope, calls).await {
         Ok(r) => r,
         Err(message) => return HookOutcome::Failed(message),
@@ -60,7 +59,7 @@ pub async fn pre_message(
         Ok(v) => v,
         Err(_) => return fail(calls, "Webhook responded with invalid JSON body"),
     };
-    let Some(Value::Object(payload)) = body.get("payload") else {
+    let Some(payload) = payload_of(body) else {
         return fail(calls, "Error validating webhook response");
     };
     let merged = replace_top_level(request, payload);
@@ -78,8 +77,7 @@ pub async fn post_message(
     scope: &CallScope<'_>,
     calls: &mut CallLog,
 ) -> HookOutcome {
-    let envelope =
-        json!({"event": {"name": "message_processed"}, "options": {}, "payload": response});
+    let envelope = Envelope::new("message_processed", response);
     let reply = match call(client, hook, "post_message", &envelope, scope, calls).await {
         Ok(r) => r,
         Err(message) => return HookOutcome::Failed(message),
@@ -88,9 +86,9 @@ pub async fn post_message(
         Ok(v) => v,
         Err(_) => return fail(calls, "Webhook responded with invalid JSON body"),
     };
-    let merged = match body.get("payload") {
-        Some(Value::Object(payload)) => replace_top_level(response, payload),
-        _ => return fail(calls, "Webhook responded with invalid JSON body"),
+    let merged = match payload_of(body) {
+        Some(payload) => replace_top_level(response, payload),
+        None => return fail(calls, "Webhook responded with invalid JSON body"),
     };
     if schema::message_response_errors(&merged).is_empty() {
         HookOutcome::Replaced(merged)
@@ -100,12 +98,56 @@ pub async fn post_message(
     }
 }
 
-/// A top-level key the webhook returns replaces the original whole; keys it leaves out stay.
-pub fn replace_top_level(original: &Value, payload: &Map<String, Value>) -> Value {
-    let mut out = original.as_object().cloned().unwrap_or_default();
-    for (k, v) in payload {
-        out.insert(k.clone(), v.clone());
+/// The body of a pre- or post-message call, serialized straight from the borrowed payload
+/// (no copy of the request or response is built).
+#[derive(serde::Serialize)]
+struct Envelope<'a> {
+    event: EventName,
+    options: NoOptions,
+    payload: &'a Value,
+}
+
+#[derive(serde::Serialize)]
+struct EventName {
+    name: &'static str,
+}
+
+/// Serializes as `{}`.
+#[derive(serde::Serialize)]
+struct NoOptions {}
+
+impl<'a> Envelope<'a> {
+    fn new(name: &'static str, payload: &'a Value) -> Self {
+        Envelope {
+            event: EventName { name },
+            options: NoOptions {},
+            payload,
+        }
     }
+}
+
+/// The webhook's `payload` object, taken out of its answer.
+fn payload_of(body: Value) -> Option<Map<String, Value>> {
+    match body {
+        Value::Object(mut top) => match top.remove("payload") {
+            Some(Value::Object(payload)) => Some(payload),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A top-level key the webhook returns replaces the original whole; keys it leaves out stay.
+/// Keys keep the original's order; keys only the webhook has come after them.
+pub fn replace_top_level(original: &Value, mut payload: Map<String, Value>) -> Value {
+    let mut out = Map::new();
+    if let Value::Object(original) = original {
+        for (k, v) in original {
+            let value = payload.shift_remove(k).unwrap_or_else(|| v.clone());
+            out.insert(k.clone(), value);
+        }
+    }
+    out.extend(payload);
     Value::Object(out)
 }
 
@@ -128,14 +170,18 @@ async fn call(
     client: &Client,
     hook: &HookTarget,
     kind: &'static str,
-    envelope: &Value,
+    envelope: &Envelope<'_>,
     scope: &CallScope<'_>,
     calls: &mut CallLog,
 ) -> Result<HookReply, String> {
     let id = uuid::Uuid::now_v7().to_string();
     let at = Utc::now();
     let started = Instant::now();
-    let body = Bytes::from(envelope.to_string());
+    let body = match serde_json::to_vec(envelope) {
+        Ok(bytes) => Bytes::from(bytes),
+        // A Value always serializes; keep the 422 path rather than panic if that ever changes.
+        Err(e) => return Err(format!("Webhook request failed: {e}")),
+    };
     let request = OutboundRequest {
         webhook_id: id.clone(),
         body,
@@ -148,7 +194,7 @@ async fn call(
         at,
         kind,
         target: &hook.target,
-        request: envelope,
+        request: &request.body,
         status,
         latency_ms,
         error,
@@ -191,5 +237,41 @@ pub fn call_error_message(e: &CallError) -> String {
     match e {
         CallError::Timeout => "Webhook request timed out".into(),
         other => format!("Webhook request failed: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn returned_keys_replace_whole_keep_their_place_and_new_ones_follow() {
+        let original = json!({"input": {"text": "hi", "options": {"debug": true}}, "context": {"a": 1}, "user_id": "u"});
+        let Value::Object(payload) = json!({"extra": 1, "input": {"text": "hello"}}) else {
+            unreachable!()
+        };
+        let merged = replace_top_level(&original, payload);
+        assert_eq!(
+            serde_json::to_string(&merged).unwrap(),
+            r#"{"input":{"text":"hello"},"context":{"a":1},"user_id":"u","extra":1}"#
+        );
+    }
+
+    #[test]
+    fn the_envelope_is_watsons() {
+        let payload = json!({"input": {"text": "hi"}});
+        let text = serde_json::to_string(&Envelope::new("message_received", &payload)).unwrap();
+        assert_eq!(
+            text,
+            r#"{"event":{"name":"message_received"},"options":{},"payload":{"input":{"text":"hi"}}}"#
+        );
+    }
+
+    #[test]
+    fn only_an_object_payload_is_taken() {
+        assert!(payload_of(json!({"payload": {"a": 1}})).is_some());
+        assert!(payload_of(json!({"payload": [1]})).is_none());
+        assert!(payload_of(json!([1])).is_none());
     }
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use dialogic_store::{LogRecord, NewDelivery};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::context::strip_private_context;
 use crate::registry::Environment;
@@ -34,22 +34,33 @@ pub fn build(f: &TurnFacts<'_>, mut request: Value) -> (LogRecord, Option<NewDel
     if let Some(c) = response.get_mut("context") {
         strip_private_context(c);
     }
-    let mut record = json!({
-        "log_id": log_id,
-        "request": request,
-        "response": response,
-        "assistant_id": f.env.assistant_id,
-        "environment_id": f.env.id,
-        "session_id": f.session_id,
-        "skill_id": f.env.skill_id,
-        "snapshot": f.env.snapshot(),
-        "request_timestamp": timestamp(f.request_timestamp),
-        "response_timestamp": timestamp(f.response_timestamp),
-        "language": f.env.skill.language(),
-    });
-    if let (Some(c), Value::Object(m)) = (f.customer_id, &mut record) {
-        m.insert("customer_id".into(), json!(c));
+    // Built key by key: `json!` would copy the request and response once more (it serializes
+    // each value into a new one).
+    let mut record = Map::new();
+    let mut put = |k: &str, v: Value| {
+        record.insert(k.to_owned(), v);
+    };
+    put("log_id", Value::String(log_id.clone()));
+    put("request", request);
+    put("response", response);
+    put("assistant_id", Value::String(f.env.assistant_id.clone()));
+    put("environment_id", Value::String(f.env.id.clone()));
+    put("session_id", Value::String(f.session_id.to_owned()));
+    put("skill_id", json!(f.env.skill_id));
+    put("snapshot", json!(f.env.snapshot()));
+    put(
+        "request_timestamp",
+        Value::String(timestamp(f.request_timestamp)),
+    );
+    put(
+        "response_timestamp",
+        Value::String(timestamp(f.response_timestamp)),
+    );
+    put("language", json!(f.env.skill.language()));
+    if let Some(c) = f.customer_id {
+        put("customer_id", Value::String(c.to_owned()));
     }
+    let record = Value::Object(record);
     let delivery = f.env.logs_subscribed().map(|_| NewDelivery {
         id: log_id.clone(),
         assistant_id: f.env.assistant_id.clone(),

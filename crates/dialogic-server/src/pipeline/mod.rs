@@ -237,7 +237,12 @@ async fn turn(
         }
     }
     let user_id = request.get("user_id").cloned().unwrap_or(Value::Null);
-    let mut response = json!({"output": out.output, "user_id": user_id, "context": out.context});
+    // Moved in, not `json!` (which would copy the output and context once more).
+    let mut response = Map::new();
+    response.insert("output".into(), out.output);
+    response.insert("user_id".into(), user_id);
+    response.insert("context".into(), out.context);
+    let mut response = Value::Object(response);
 
     if let Some(hook) = &env.post_message {
         let before = dialog_state(&response["context"]);

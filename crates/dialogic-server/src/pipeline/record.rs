@@ -24,7 +24,8 @@ pub struct CallFacts<'a> {
     pub at: DateTime<Utc>,
     pub kind: &'static str,
     pub target: &'a Target,
-    pub request: &'a Value,
+    /// The exact body sent.
+    pub request: &'a [u8],
     pub status: Option<u16>,
     pub latency_ms: i64,
     pub error: Option<String>,
@@ -40,9 +41,7 @@ impl CallLog {
         f: CallFacts<'_>,
     ) {
         let secrets = secrets_of(f.target);
-        let mut request = f.request.clone();
-        redact_private(&mut request);
-        let request_body = cap(&redact(&request.to_string(), &secrets));
+        let request_body = cap(&redact(&without_private(f.request), &secrets));
         let response_body = f
             .response
             .map(|b| cap(&redact(&String::from_utf8_lossy(b), &secrets)));
@@ -111,6 +110,22 @@ fn redact(text: &str, secrets: &[String]) -> String {
     out
 }
 
+/// The sent body as text, private context variables removed. Only a body that mentions
+/// `private` is parsed and re-serialized; any other is recorded as sent.
+fn without_private(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    if !text.contains("private") {
+        return text.into_owned();
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(mut v) => {
+            redact_private(&mut v);
+            v.to_string()
+        }
+        Err(_) => text.into_owned(),
+    }
+}
+
 fn redact_private(v: &mut Value) {
     for key in ["context", "payload"] {
         if let Some(c) = v.get_mut(key) {
@@ -143,4 +158,29 @@ pub fn cap(s: &str) -> String {
         end -= 1;
     }
     s[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_without_private_variables_is_recorded_as_sent() {
+        let sent = br#"{"payload":{"b":1,"a":{"x":[1,2]}},"event":{"name":"message_received"}}"#;
+        assert_eq!(without_private(sent), String::from_utf8_lossy(sent));
+    }
+
+    #[test]
+    fn private_variables_are_removed_from_the_recorded_body() {
+        let sent = br#"{"payload":{"context":{"private":{"pin":"1234"},"skills":{"main skill":{"user_defined":{"$private":{"k":1},"ok":2}}}}}}"#;
+        let recorded = without_private(sent);
+        assert!(!recorded.contains("1234"), "{recorded}");
+        assert!(!recorded.contains("$private"), "{recorded}");
+        assert!(recorded.contains(r#""ok":2"#), "{recorded}");
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_is_kept_as_text() {
+        assert_eq!(without_private(b"private, not json"), "private, not json");
+    }
 }

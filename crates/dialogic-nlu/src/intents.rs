@@ -45,6 +45,12 @@ pub struct IntentConfig {
     pub encoder_weight: f32,
     /// Weight of the distilled static-vector sentence embedding, for the fast model with vectors.
     pub vectors_weight: f32,
+    /// Weight of the prototype score (cosine between the input's dense vector and each class's
+    /// unit centroid of training vectors) added to the class's logit, for skills with many
+    /// examples per intent (hinge loss). 0 = off.
+    pub proto_weight: f32,
+    /// The same for skills with few examples per intent (softmax).
+    pub proto_weight_small: f32,
 }
 
 impl Default for IntentConfig {
@@ -70,6 +76,8 @@ impl Default for IntentConfig {
             dropout_weight: 0.5,
             encoder_weight: 1.0,
             vectors_weight: 1.0,
+            proto_weight: 1.0,
+            proto_weight_small: 8.0,
         }
     }
 }
@@ -163,20 +171,85 @@ pub struct IntentModel {
     names: Vec<String>,
     /// Total classes (intents + the irrelevant class when there are counterexamples).
     classes: usize,
-    featurizer: Featurizer,
-    linear: Linear,
+    head: Trained,
     calibration: Calibration,
     hinge: bool,
-    dense_weight: f32,
 }
 
 /// Scale applied to hinge scores before a softmax (tiny skills without a fitted calibration).
 const HINGE_SOFTMAX_SCALE: f32 = 4.0;
 
+/// Per-class unit centroids of the training examples' dense vectors: the prototype score
+/// `weight * cos(x, centroid_c)` is added to class `c`'s logit (a nearest-centroid prior that
+/// the linear model alone learns poorly from few examples).
+#[derive(Debug)]
+struct Prototypes {
+    dim: usize,
+    /// `classes x dim`, each row unit length (or zero for a class without vectors).
+    rows: Vec<f32>,
+    weight: f32,
+}
+
+impl Prototypes {
+    /// Centroids of `examples`' dense vectors; `None` without vectors or with weight 0.
+    fn fit(examples: &[&Example], classes: usize, weight: f32) -> Option<Prototypes> {
+        let dim = dense_dim(examples);
+        if dim == 0 || weight == 0.0 {
+            return None;
+        }
+        let mut rows = vec![0f32; classes * dim];
+        for e in examples {
+            if let (Some(d), Some(row)) = (
+                e.dense.as_deref(),
+                rows.get_mut(e.class * dim..(e.class + 1) * dim),
+            ) {
+                row.iter_mut().zip(d).for_each(|(r, v)| *r += v);
+            }
+        }
+        for row in rows.chunks_exact_mut(dim) {
+            let n = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+            if n > 0.0 {
+                row.iter_mut().for_each(|v| *v /= n);
+            }
+        }
+        Some(Prototypes { dim, rows, weight })
+    }
+
+    /// Add each class's prototype score for the unit vector `dense` to `z`.
+    fn add_scores(&self, dense: &[f32], z: &mut [f32]) {
+        if dense.len() != self.dim {
+            return;
+        }
+        for (zc, row) in z.iter_mut().zip(self.rows.chunks_exact(self.dim)) {
+            let cos: f32 = row.iter().zip(dense).map(|(a, b)| a * b).sum();
+            *zc += self.weight * cos;
+        }
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.rows.len() * std::mem::size_of::<f32>()
+    }
+}
+
+/// A trained scorer: lexical (+ dense) features, the linear model, and the prototype score.
+#[derive(Debug)]
 struct Trained {
     featurizer: Featurizer,
     linear: Linear,
     dense_weight: f32,
+    prototypes: Option<Prototypes>,
+}
+
+impl Trained {
+    /// Class scores of an input into `z` (length = classes); returns its vocabulary coverage.
+    fn scores(&self, text: &str, extra: &[String], dense: Option<&[f32]>, z: &mut [f32]) -> f32 {
+        let (x, cov) = features(&self.featurizer, text, extra, dense, self.dense_weight);
+        self.linear.logits(&x, z);
+        if let (Some(p), Some(d)) = (&self.prototypes, dense) {
+            p.add_scores(d, z);
+        }
+        cov
+    }
 }
 
 /// Lexical features of a text, followed by its dense vector (times `weight`) when there is one.
@@ -274,6 +347,7 @@ fn fit(
         featurizer,
         linear,
         dense_weight,
+        prototypes: Prototypes::fit(examples, classes, cfg.proto_weight),
     }
 }
 
@@ -292,14 +366,7 @@ const BIAS_PRIOR_WEIGHT: f32 = 30.0;
 type Point = ([f32; NF], bool);
 
 fn top_point(t: &Trained, e: &Example, n_intents: usize, z: &mut [f32]) -> (usize, [f32; NF]) {
-    let (x, cov) = features(
-        &t.featurizer,
-        &e.text,
-        &e.extra,
-        e.dense.as_deref(),
-        t.dense_weight,
-    );
-    t.linear.logits(&x, z);
+    let cov = t.scores(&e.text, &e.extra, e.dense.as_deref(), z);
     let top = (0..n_intents)
         .max_by(|&a, &b| z[a].total_cmp(&z[b]))
         .unwrap_or(0);
@@ -515,6 +582,7 @@ impl IntentModel {
         let cfg = if per_intent < cfg.large_from {
             resolved = IntentConfig {
                 train: cfg.train_small.clone(),
+                proto_weight: cfg.proto_weight_small,
                 ..cfg.clone()
             };
             &resolved
@@ -556,11 +624,9 @@ impl IntentModel {
         IntentModel {
             names,
             classes,
-            featurizer: main.featurizer,
-            linear: main.linear,
+            head: main,
             calibration,
             hinge: cfg.train.hinge,
-            dense_weight,
         }
     }
 
@@ -571,9 +637,8 @@ impl IntentModel {
         if n == 0 {
             return Vec::new();
         }
-        let (x, cov) = features(&self.featurizer, text, extra, dense, self.dense_weight);
         let mut z = vec![0f32; self.classes];
-        self.linear.logits(&x, &mut z);
+        let cov = self.head.scores(text, extra, dense, &mut z);
         let c = &self.calibration;
         if c.softmax_only {
             // Hinge scores are margins (~1 apart): sharpen before the softmax.
@@ -623,7 +688,13 @@ impl IntentModel {
 
     /// Approximate bytes held by the model.
     pub fn memory_bytes(&self) -> usize {
-        self.linear.memory_bytes() + self.featurizer.dim() * 24
+        self.head.linear.memory_bytes()
+            + self.head.featurizer.dim() * 24
+            + self
+                .head
+                .prototypes
+                .as_ref()
+                .map_or(0, Prototypes::memory_bytes)
     }
 }
 
@@ -655,6 +726,24 @@ mod tests {
         assert_eq!(name_as_text("alarm_set"), "alarm set");
         assert_eq!(name_as_text("DepartureTime"), "Departure Time");
         assert_eq!(name_as_text("Make Update"), "Make Update");
+    }
+
+    #[test]
+    fn prototype_score_is_the_weighted_cosine_to_each_centroid() {
+        let ex = |class, v: [f32; 2]| Example {
+            text: String::new(),
+            class,
+            extra: Vec::new(),
+            dense: Some(Arc::from(&v[..])),
+        };
+        let (a, b, c) = (ex(0, [1.0, 0.0]), ex(1, [0.0, 1.0]), ex(1, [0.6, 0.8]));
+        assert!(Prototypes::fit(&[&a, &b, &c], 2, 0.0).is_none());
+        let p = Prototypes::fit(&[&a, &b, &c], 2, 2.0).expect("vectors present");
+        let mut z = vec![0.5, 0.5];
+        p.add_scores(&[0.0, 1.0], &mut z);
+        // Class 1's centroid is (0.6, 1.8) normalised: cosine 1.8 / sqrt(3.6).
+        assert!((z[0] - 0.5).abs() < 1e-6);
+        assert!((z[1] - (0.5 + 2.0 * 1.8 / 3.6f32.sqrt())).abs() < 1e-5);
     }
 }
 

@@ -180,6 +180,20 @@ impl Dense {
         Ok(())
     }
 
+    /// The intent-model configuration for this dense vector: the prototype score is the
+    /// encoder's only (off with distilled vectors, which keeps the fast + vectors model as it
+    /// was measured).
+    fn head_config(&self, config: &IntentConfig) -> IntentConfig {
+        match self {
+            Dense::Encoder(_) => config.clone(),
+            Dense::None | Dense::Vectors(_) => IntentConfig {
+                proto_weight: 0.0,
+                proto_weight_small: 0.0,
+                ..config.clone()
+            },
+        }
+    }
+
     fn shared_bytes(&self) -> usize {
         match self {
             Dense::None => 0,
@@ -332,8 +346,9 @@ impl Nlu {
         if !names.is_empty() {
             dense.embed_training(&mut examples, cache_dir)?;
         }
+        let config = dense.head_config(config);
         let intents = (!names.is_empty())
-            .then(|| IntentModel::train(names, examples, &language, config, dense_weight));
+            .then(|| IntentModel::train(names, examples, &language, &config, dense_weight));
         Ok(Nlu {
             model_name,
             dense,

@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -52,12 +53,51 @@ const ATTEMPT_COLS: &str = "delivery_id, at, status_code, latency_ms, response_b
 pub(crate) const CALL_COLS: &str = "id, at, assistant_id, environment_id, session_id, kind, url, \
      status_code, latency_ms, error, request_body, response_body";
 
+/// How often the background checkpointer copies the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies committed WAL frames into the database file from a read connection, off the commit
+/// path: a commit that ran the checkpoint itself (SQLite's default, every 1,000 pages) held
+/// the one writer, and every turn behind it, for the copy and the file sync. `PASSIVE` never
+/// waits for readers or writers. Ends when the pool is closed or the store is dropped.
+async fn checkpointer(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::debug!(error = %e, "sqlite background checkpoint failed; retrying later");
+        }
+    }
+}
+
 /// A [`Store`] on an SQLite database file (or in memory).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
     turns: TurnQueue,
+    /// The background checkpointer of a file database; it stops with the last clone.
+    _checkpointer: Option<Arc<StopOnDrop>>,
+}
+
+/// Aborts its task when dropped.
+#[derive(Debug)]
+struct StopOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl SqliteStore {
@@ -85,6 +125,7 @@ impl SqliteStore {
                 .await?;
             MIGRATOR.run(&pool).await?;
             return Ok(SqliteStore {
+                _checkpointer: None,
                 reader: pool.clone(),
                 turns: TurnQueue::start(pool.clone()),
                 writer: pool,
@@ -100,9 +141,9 @@ impl SqliteStore {
         let options = options
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            // Checkpoint every ~16 MB of WAL instead of 4 MB: the pages turns append to are
-            // rewritten in the WAL many times over, and a rarer checkpoint copies each once.
-            .pragma("wal_autocheckpoint", "4000");
+            // The background checkpointer (see `checkpointer`) keeps the WAL short; a commit
+            // checkpoints by itself only if the WAL ever reaches ~80 MB (it fell behind).
+            .pragma("wal_autocheckpoint", "20000");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             // One local connection, kept for the process's life: a ping before every
@@ -120,7 +161,9 @@ impl SqliteStore {
             .max_connections(READ_CONNECTIONS)
             .connect_with(options)
             .await?;
+        let checkpoints = StopOnDrop(tokio::spawn(checkpointer(reader.clone())));
         Ok(SqliteStore {
+            _checkpointer: Some(Arc::new(checkpoints)),
             reader,
             turns: TurnQueue::start(writer.clone()),
             writer,

@@ -19,7 +19,8 @@
 //! - [`classifier`]: softmax logistic regression trained by SGD.
 //! - [`intents`]: the intent model (lexical features, plus a dense sentence vector when there is
 //!   one) and its out-of-scope calibration.
-//! - [`encoder`]: the MiniLM sentence encoder on candle (CPU), its tokenizer and caches.
+//! - [`encoder`]: the MiniLM sentence encoder (in-process, CPU), its tokenizer and caches.
+//! - [`encoder::kernel`]: the encoder's forward pass (packed weights, SIMD matmul, fused GELU).
 //! - [`distilled`]: static token vectors distilled from the encoder (for the fast model).
 //! - [`entities`]: dictionary (synonyms, fuzzy), pattern and contextual entities.
 //! - [`system`]: system entities: [`system::scan`] (tokens with char offsets),

@@ -112,6 +112,25 @@ fn encoder_model_classifies_paraphrases_and_rejects_off_topic() {
         nlu.classify("will it snow tomorrow"),
         again.classify("will it snow tomorrow")
     );
+    // The trained model is cached too; a damaged model file is ignored and rewritten.
+    let models: Vec<PathBuf> = std::fs::read_dir(&cache)
+        .expect("cache dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("intents-"))
+        })
+        .collect();
+    assert_eq!(models.len(), 1, "{models:?}");
+    let good = std::fs::read(&models[0]).expect("model file");
+    std::fs::write(&models[0], &good[..good.len() / 2]).expect("truncates");
+    let rebuilt = Nlu::train(&travel_skill(), &opts).expect("trains over a damaged cache");
+    assert_eq!(
+        nlu.classify("will it snow tomorrow"),
+        rebuilt.classify("will it snow tomorrow")
+    );
+    assert_eq!(std::fs::read(&models[0]).expect("rewritten"), good);
     let _ = std::fs::remove_dir_all(&cache);
 }
 

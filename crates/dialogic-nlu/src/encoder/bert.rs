@@ -270,6 +270,21 @@ impl Bert {
         self.config.max_position_embeddings
     }
 
+    /// Multiply-adds per token in the dense layers (attention scores excluded).
+    pub fn mul_adds_per_token(&self) -> usize {
+        self.net
+            .layers
+            .iter()
+            .map(|l| l.qkv.k() * l.qkv.n() + l.out.k() * l.out.n())
+            .chain(
+                self.net
+                    .layers
+                    .iter()
+                    .map(|l| l.up.k() * l.up.n() + l.down.k() * l.down.n()),
+            )
+            .sum()
+    }
+
     /// Bytes held by the weights.
     pub fn memory_bytes(&self) -> usize {
         let mut n = self.net.word.len() + self.net.position.len();

@@ -1,11 +1,12 @@
 //! The encoder's forward pass: a BERT layer stack written as a few tight SIMD loops with `pulp`
-//! (safe SIMD with runtime dispatch: AVX2+FMA on x86-64 when the CPU has it, NEON on aarch64,
-//! else a scalar path; no `unsafe` here).
+//! (safe SIMD with runtime dispatch: AVX-512 or AVX2+FMA on x86-64 when the CPU has it, NEON on
+//! aarch64, else a scalar path; no `unsafe` here).
 //!
 //! - Weights are packed once at load ([`Packed`]): each dense layer's matrix is cut into panels of
-//!   `2 x lanes` output columns (16 with AVX2), stored k-major, so the matmul micro-kernel
-//!   streams one panel while holding a tile of [`MR`] rows x 16 columns of accumulators in
-//!   registers (fused multiply-add), then adds the bias in the same pass.
+//!   `2 x lanes` output columns (16 with AVX2, 32 with AVX-512), stored k-major, so the matmul
+//!   micro-kernel streams one panel while holding a tile of accumulators in registers ([`MR`] x
+//!   16 with AVX2, [`MR_WIDE`] x 32 with AVX-512; fused multiply-add), then adds the bias in the
+//!   same pass.
 //! - The three attention projections are one matrix, with `1/sqrt(head_dim)` folded into the query
 //!   weights and bias; the FFN applies bias + exact GELU (erf by a rational approximation,
 //!   absolute error about 1e-7) as it stores; residual adds are fused into the output stores.
@@ -16,8 +17,22 @@
 
 use pulp::{Arch, Simd, WithSimd};
 
-/// Rows of the matmul micro-kernel's register tile.
+/// Rows of the matmul micro-kernel's register tile with 16 vector registers (AVX2: 6 x 2
+/// accumulators, 2 weight vectors, 1 broadcast).
 const MR: usize = 6;
+
+/// Rows of the tile with 32 vector registers (AVX-512: 12 x 2 accumulators).
+const MR_WIDE: usize = 12;
+
+/// Tile height for a SIMD level: wide vectors (AVX-512) come with 32 registers.
+#[inline(always)]
+fn tile_rows<S: Simd>() -> usize {
+    if S::F32_LANES >= 16 {
+        MR_WIDE
+    } else {
+        MR
+    }
+}
 
 /// Vector width (f32 lanes) of the SIMD level `arch` dispatches to.
 pub fn lanes(arch: Arch) -> usize {
@@ -213,7 +228,7 @@ fn embed<S: Simd>(simd: S, net: &Net, seqs: &[&[u32]], x: &mut [f32]) {
 }
 
 /// `out = epilogue(a W + b)` for `a` with `w.k` columns (row-major, as many rows as `out` has).
-/// `scratch` holds `a` repacked in blocks of [`MR`] rows, k-major (grown as needed).
+/// `scratch` holds `a` repacked in blocks of [`MR`] (AVX2) or [`MR_WIDE`] rows, k-major.
 #[inline(always)]
 fn matmul<S: Simd>(
     simd: S,
@@ -226,7 +241,8 @@ fn matmul<S: Simd>(
     let (k, n, nr) = (w.k, w.n, w.nr);
     let m = a.len() / k;
     debug_assert_eq!(nr, 2 * S::F32_LANES);
-    pack_rows(a, k, scratch);
+    let mr = tile_rows::<S>();
+    pack_rows(a, k, mr, scratch);
     for p in 0..n.div_ceil(nr) {
         let t = Tile {
             k,
@@ -236,8 +252,8 @@ fn matmul<S: Simd>(
             bias: &w.bias[p * nr..(p + 1) * nr],
             epi,
         };
-        for r0 in (0..m).step_by(MR) {
-            let rows = (m - r0).min(MR);
+        for r0 in (0..m).step_by(mr) {
+            let rows = (m - r0).min(mr);
             let block = &scratch[r0 * k..(r0 + rows) * k];
             match rows {
                 1 => t.run::<S, 1>(simd, block, r0, out),
@@ -245,20 +261,26 @@ fn matmul<S: Simd>(
                 3 => t.run::<S, 3>(simd, block, r0, out),
                 4 => t.run::<S, 4>(simd, block, r0, out),
                 5 => t.run::<S, 5>(simd, block, r0, out),
-                _ => t.run::<S, MR>(simd, block, r0, out),
+                6 => t.run::<S, 6>(simd, block, r0, out),
+                7 => t.run::<S, 7>(simd, block, r0, out),
+                8 => t.run::<S, 8>(simd, block, r0, out),
+                9 => t.run::<S, 9>(simd, block, r0, out),
+                10 => t.run::<S, 10>(simd, block, r0, out),
+                11 => t.run::<S, 11>(simd, block, r0, out),
+                _ => t.run::<S, MR_WIDE>(simd, block, r0, out),
             }
         }
     }
 }
 
-/// `a` (rows of `k`) as blocks of up to [`MR`] rows, each stored k-major (`k` groups of its
+/// `a` (rows of `k`) as blocks of up to `mr` rows, each stored k-major (`k` groups of its
 /// rows' values), into `out`.
-fn pack_rows(a: &[f32], k: usize, out: &mut Vec<f32>) {
+fn pack_rows(a: &[f32], k: usize, mr: usize, out: &mut Vec<f32>) {
     out.clear();
     out.resize(a.len(), 0.0);
     let m = a.len() / k;
-    for r0 in (0..m).step_by(MR) {
-        let rows = (m - r0).min(MR);
+    for r0 in (0..m).step_by(mr) {
+        let rows = (m - r0).min(mr);
         let block = &mut out[r0 * k..(r0 + rows) * k];
         for (r, row) in a[r0 * k..(r0 + rows) * k].chunks_exact(k).enumerate() {
             for (kk, &v) in row.iter().enumerate() {
@@ -590,7 +612,13 @@ mod tests {
         let arches = [Arch::new(), Arch::Scalar];
         for arch in arches {
             let nr = 2 * lanes(arch);
-            for (m, k, n) in [(1, 3, 5), (7, 16, 40), (13, 33, 17), (6, 8, 64)] {
+            for (m, k, n) in [
+                (1, 3, 5),
+                (7, 16, 40),
+                (13, 33, 17),
+                (6, 8, 64),
+                (25, 20, 70),
+            ] {
                 let a = values(m * k, 1);
                 let wt = values(n * k, 2);
                 let b = values(n, 3);

@@ -10,7 +10,7 @@
 //! embeddings are kept on disk by model and skill hash ([`Encoder::embed_cached`]).
 //!
 //! The network runs on the crate's own SIMD kernel ([`kernel`]: packed weights, fused epilogues,
-//! AVX2+FMA when the CPU has it), one thread per call.
+//! AVX-512 or AVX2+FMA when the CPU has it), one thread per call.
 //!
 //! Modules: [`bert`] (loading and the embedding API), [`kernel`] (the forward pass),
 //! [`tokenize`] (WordPiece), [`cache`] (memory and disk caches).

@@ -273,6 +273,20 @@ impl Linear {
     pub fn memory_bytes(&self) -> usize {
         (self.w.len() + self.b.len()) * std::mem::size_of::<f32>()
     }
+
+    /// `(classes, weights, biases)`: what [`Linear::from_parts`] takes back (the model cache).
+    pub fn parts(&self) -> (usize, &[f32], &[f32]) {
+        (self.classes, &self.w, &self.b)
+    }
+
+    /// A model from [`Linear::parts`]; `None` when the sizes do not fit together.
+    pub fn from_parts(classes: usize, w: Vec<f32>, b: Vec<f32>) -> Option<Linear> {
+        (classes > 0 && b.len() == classes && w.len().is_multiple_of(classes)).then_some(Linear {
+            classes,
+            w,
+            b,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -130,13 +130,8 @@ impl std::fmt::Debug for Featurizer {
 }
 
 impl Featurizer {
-    /// Fit the vocabulary and IDF on training texts. `extras[i]` are entity tokens of text i.
-    pub fn fit(
-        config: FeatureConfig,
-        language: &str,
-        texts: &[&str],
-        extras: &[Vec<String>],
-    ) -> Featurizer {
+    /// A featurizer with no vocabulary yet (stemmer and lexicon set up for `language`).
+    fn empty(config: FeatureConfig, language: &str) -> Featurizer {
         let stemmer = if config.stem {
             Stemmer::for_language(language)
         } else {
@@ -148,14 +143,58 @@ impl Featurizer {
         } else {
             Lexicon::default()
         };
-        let mut f = Featurizer {
+        Featurizer {
             config,
             stemmer,
             lexicon,
             vocab: IdMap::default(),
             idf: Vec::new(),
             group: Vec::new(),
-        };
+        }
+    }
+
+    /// The fitted vocabulary as `(hash, column)` pairs sorted by column, the IDF weights and the
+    /// feature groups: what [`Featurizer::from_parts`] takes back (the model cache).
+    pub fn parts(&self) -> (Vec<(u64, u32)>, &[f32], &[u8]) {
+        let mut vocab: Vec<(u64, u32)> = self.vocab.iter().map(|(&h, &c)| (h, c)).collect();
+        vocab.sort_unstable_by_key(|&(_, c)| c);
+        (vocab, &self.idf, &self.group)
+    }
+
+    /// A featurizer from [`Featurizer::parts`]; `None` when they do not fit together.
+    pub fn from_parts(
+        config: FeatureConfig,
+        language: &str,
+        vocab: Vec<(u64, u32)>,
+        idf: Vec<f32>,
+        group: Vec<u8>,
+    ) -> Option<Featurizer> {
+        let n = idf.len();
+        if group.len() != n
+            || vocab.len() != n
+            || vocab.iter().any(|&(_, c)| c as usize >= n)
+            || group.iter().any(|&g| g as usize >= GROUPS)
+        {
+            return None;
+        }
+        let mut f = Featurizer::empty(config, language);
+        f.vocab = vocab.into_iter().collect();
+        if f.vocab.len() != n {
+            return None;
+        }
+        f.idf = idf;
+        f.group = group;
+        Some(f)
+    }
+
+    /// Fit the vocabulary and IDF on training texts. `extras[i]` are entity tokens of text i.
+    pub fn fit(
+        config: FeatureConfig,
+        language: &str,
+        texts: &[&str],
+        extras: &[Vec<String>],
+    ) -> Featurizer {
+        let mut f = Featurizer::empty(config, language);
         let mut df: IdMap<(u32, u8)> = IdMap::default();
         for (i, t) in texts.iter().enumerate() {
             let extra = extras.get(i).map(Vec::as_slice).unwrap_or(&[]);

@@ -696,6 +696,163 @@ impl IntentModel {
                 .as_ref()
                 .map_or(0, Prototypes::memory_bytes)
     }
+
+    /// The trained model as bytes (the on-disk model cache; read back by
+    /// [`IntentModel::from_bytes`]). Little endian, after [`MODEL_MAGIC`].
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer(MODEL_MAGIC.to_vec());
+        w.u32(self.classes as u32);
+        w.u8(u8::from(self.hinge));
+        w.f32s(&[self.head.dense_weight]);
+        w.u32(self.names.len() as u32);
+        for n in &self.names {
+            w.bytes(n.as_bytes());
+        }
+        let c = &self.calibration;
+        w.f32s(&c.w);
+        w.f32s(&[c.bias]);
+        w.u8(u8::from(c.softmax_only));
+        let (classes, lw, lb) = self.head.linear.parts();
+        w.u32(classes as u32);
+        w.f32s(lw);
+        w.f32s(lb);
+        let (vocab, idf, group) = self.head.featurizer.parts();
+        w.u32(vocab.len() as u32);
+        for (h, col) in vocab {
+            w.0.extend_from_slice(&h.to_le_bytes());
+            w.0.extend_from_slice(&col.to_le_bytes());
+        }
+        w.f32s(idf);
+        w.bytes(group);
+        match &self.head.prototypes {
+            None => w.u8(0),
+            Some(p) => {
+                w.u8(1);
+                w.u32(p.dim as u32);
+                w.f32s(&[p.weight]);
+                w.f32s(&p.rows);
+            }
+        }
+        w.0
+    }
+
+    /// A model written by [`IntentModel::to_bytes`] for a skill in `language` trained with
+    /// `cfg`; `None` when the bytes are not such a model (truncated, corrupt, other version).
+    pub fn from_bytes(data: &[u8], language: &str, cfg: &IntentConfig) -> Option<IntentModel> {
+        let mut r = Reader(data.strip_prefix(MODEL_MAGIC.as_slice())?);
+        let classes = r.u32()? as usize;
+        let hinge = r.u8()? != 0;
+        let dense_weight = *r.f32s()?.first()?;
+        let names = (0..r.u32()?)
+            .map(|_| String::from_utf8(r.bytes()?.to_vec()).ok())
+            .collect::<Option<Vec<String>>>()?;
+        let cw: [f32; NF] = r.f32s()?.try_into().ok()?;
+        let bias = *r.f32s()?.first()?;
+        let softmax_only = r.u8()? != 0;
+        let lc = r.u32()? as usize;
+        let linear = Linear::from_parts(lc, r.f32s()?, r.f32s()?)?;
+        let n = r.u32()? as usize;
+        let vocab = (0..n)
+            .map(|_| Some((r.u64()?, r.u32()?)))
+            .collect::<Option<Vec<(u64, u32)>>>()?;
+        let idf = r.f32s()?;
+        let group = r.bytes()?.to_vec();
+        let featurizer = Featurizer::from_parts(cfg.features.clone(), language, vocab, idf, group)?;
+        let prototypes = match r.u8()? {
+            0 => None,
+            1 => {
+                let dim = r.u32()? as usize;
+                let weight = *r.f32s()?.first()?;
+                let rows = r.f32s()?;
+                (dim > 0 && rows.len() % dim == 0).then_some(())?;
+                Some(Prototypes { dim, rows, weight })
+            }
+            _ => return None,
+        };
+        let ok = r.0.is_empty()
+            && lc == classes
+            && (classes == names.len() || classes == names.len() + 1)
+            && linear.parts().1.len() / classes >= featurizer.dim();
+        ok.then_some(IntentModel {
+            names,
+            classes,
+            head: Trained {
+                featurizer,
+                linear,
+                dense_weight,
+                prototypes,
+            },
+            calibration: Calibration {
+                w: cw,
+                bias,
+                softmax_only,
+            },
+            hinge,
+        })
+    }
+}
+
+/// Leading bytes (and format version) of a serialised [`IntentModel`].
+pub const MODEL_MAGIC: &[u8; 8] = b"DLGM2\0\0\0";
+
+/// Little-endian writer for [`IntentModel::to_bytes`].
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    /// Length-prefixed bytes.
+    fn bytes(&mut self, b: &[u8]) {
+        self.u32(b.len() as u32);
+        self.0.extend_from_slice(b);
+    }
+    /// Length-prefixed f32s.
+    fn f32s(&mut self, v: &[f32]) {
+        self.u32(v.len() as u32);
+        for x in v {
+            self.0.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+}
+
+/// Reader for [`Writer`]'s output: every read is checked (`None` past the end).
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if n > self.0.len() {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+    fn f32s(&mut self) -> Option<Vec<f32>> {
+        let n = self.u32()? as usize;
+        let b = self.take(n.checked_mul(4)?)?;
+        Some(
+            b.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        )
+    }
 }
 
 /// An intent name as words: `alarm_set` -> "alarm set", `DepartureTime` -> "Departure Time".
@@ -720,6 +877,41 @@ pub fn name_as_text(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn models_round_trip_through_bytes_and_bad_bytes_are_refused() {
+        let ex = |text: &str, class| Example {
+            text: text.into(),
+            class,
+            extra: Vec::new(),
+            dense: None,
+        };
+        let examples = vec![
+            ex("turn on the light", 0),
+            ex("switch the lamp on", 0),
+            ex("what time is it", 1),
+            ex("tell me the time", 1),
+            ex("play some music", 2),
+            ex("put on a song", 2),
+        ];
+        let cfg = IntentConfig::default();
+        let names = vec!["light".into(), "time".into(), "music".into()];
+        let m = IntentModel::train(names, examples, "en", &cfg, 0.0);
+        let bytes = m.to_bytes();
+        let back = IntentModel::from_bytes(&bytes, "en", &cfg).expect("reads back");
+        for t in ["lamp on please", "what's the time", "nothing alike"] {
+            assert_eq!(m.confidences(t, &[], None), back.confidences(t, &[], None));
+        }
+        assert_eq!(back.names(), m.names());
+        assert!(IntentModel::from_bytes(&bytes[..bytes.len() - 3], "en", &cfg).is_none());
+        let mut bad = bytes.clone();
+        bad[0] ^= 1;
+        assert!(IntentModel::from_bytes(&bad, "en", &cfg).is_none());
+        let mut long = bytes;
+        long.push(0);
+        assert!(IntentModel::from_bytes(&long, "en", &cfg).is_none());
+        assert!(IntentModel::from_bytes(b"", "en", &cfg).is_none());
+    }
 
     #[test]
     fn intent_names_become_words() {

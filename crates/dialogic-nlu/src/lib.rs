@@ -19,7 +19,8 @@
 //! - [`classifier`]: softmax logistic regression trained by SGD.
 //! - [`intents`]: the intent model (lexical features, plus a dense sentence vector when there is
 //!   one) and its out-of-scope calibration.
-//! - [`encoder`]: the MiniLM sentence encoder on candle (CPU), its tokenizer and caches.
+//! - [`encoder`]: the MiniLM sentence encoder (in-process, CPU), its tokenizer and caches.
+//! - [`encoder::kernel`]: the encoder's forward pass (packed weights, SIMD matmul, fused GELU).
 //! - [`distilled`]: static token vectors distilled from the encoder (for the fast model).
 //! - [`entities`]: dictionary (synonyms, fuzzy), pattern and contextual entities.
 //! - [`system`]: system entities: [`system::scan`] (tokens with char offsets),
@@ -295,6 +296,37 @@ fn training_examples(
     Ok((names, examples))
 }
 
+/// Identity of a trained intent model (the model cache's file name): the encoder, the skill's
+/// training data, the configuration, and the crate version and model format (so a new build or
+/// format never reads an old file).
+fn model_key(
+    encoder_id: &str,
+    language: &str,
+    config: &IntentConfig,
+    dense_weight: f32,
+    names: &[String],
+    examples: &[Example],
+) -> u64 {
+    let mut h = encoder::cache::Fnv::default();
+    h.bytes(intents::MODEL_MAGIC)
+        .text(env!("CARGO_PKG_VERSION"))
+        .text(encoder_id)
+        .text(language)
+        .text(&format!("{config:?}"))
+        .bytes(&dense_weight.to_le_bytes());
+    for n in names {
+        h.text(n);
+    }
+    for x in examples {
+        h.bytes(&(x.class as u64).to_le_bytes()).text(&x.text);
+        for t in &x.extra {
+            h.text(t);
+        }
+        h.bytes(&[0xfe]);
+    }
+    h.finish()
+}
+
 impl Nlu {
     /// Train from a workspace JSON (intents, entities, counterexamples, system_settings, language).
     pub fn train(workspace: &Value, options: &NluOptions) -> Result<Nlu, NluError> {
@@ -343,12 +375,32 @@ impl Nlu {
         let entities = EntityRecognizer::from_workspace(workspace, &language)?;
         let system = SystemEntities::from_workspace(workspace, &language);
         let (names, mut examples) = training_examples(workspace, &entities, config)?;
-        if !names.is_empty() {
-            dense.embed_training(&mut examples, cache_dir)?;
-        }
-        let config = dense.head_config(config);
-        let intents = (!names.is_empty())
-            .then(|| IntentModel::train(names, examples, &language, &config, dense_weight));
+        let config = &dense.head_config(config);
+        // An encoder skill's trained model is cached on disk (training embeds every example).
+        let model_file = match (&dense, cache_dir) {
+            (Dense::Encoder(e), Some(dir)) if !names.is_empty() => {
+                let key = model_key(e.id(), &language, config, dense_weight, &names, &examples);
+                Some(dir.join(format!("intents-{}-{key:016x}.bin", e.id())))
+            }
+            _ => None,
+        };
+        let cached = model_file.as_ref().and_then(|p| {
+            let data = std::fs::read(p).ok()?;
+            IntentModel::from_bytes(&data, &language, config)
+        });
+        let intents = match cached {
+            Some(m) => Some(m),
+            None if names.is_empty() => None,
+            None => {
+                dense.embed_training(&mut examples, cache_dir)?;
+                let m = IntentModel::train(names, examples, &language, config, dense_weight);
+                if let Some(p) = &model_file {
+                    // A cache that cannot be written only costs the next start its training.
+                    let _ = encoder::cache::save_bytes(p, &m.to_bytes());
+                }
+                Some(m)
+            }
+        };
         Ok(Nlu {
             model_name,
             dense,

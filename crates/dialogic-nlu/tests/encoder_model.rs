@@ -112,6 +112,25 @@ fn encoder_model_classifies_paraphrases_and_rejects_off_topic() {
         nlu.classify("will it snow tomorrow"),
         again.classify("will it snow tomorrow")
     );
+    // The trained model is cached too; a damaged model file is ignored and rewritten.
+    let models: Vec<PathBuf> = std::fs::read_dir(&cache)
+        .expect("cache dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("intents-"))
+        })
+        .collect();
+    assert_eq!(models.len(), 1, "{models:?}");
+    let good = std::fs::read(&models[0]).expect("model file");
+    std::fs::write(&models[0], &good[..good.len() / 2]).expect("truncates");
+    let rebuilt = Nlu::train(&travel_skill(), &opts).expect("trains over a damaged cache");
+    assert_eq!(
+        nlu.classify("will it snow tomorrow"),
+        rebuilt.classify("will it snow tomorrow")
+    );
+    assert_eq!(std::fs::read(&models[0]).expect("rewritten"), good);
     let _ = std::fs::remove_dir_all(&cache);
 }
 
@@ -130,4 +149,62 @@ fn options_resolve_to_the_encoder_when_asked() {
         .expect("resolves");
     assert_eq!(o.model, ModelChoice::Fast);
     assert!(o.vectors_dir.is_some());
+}
+
+/// Reference embeddings from the previous implementation (candle 0.11, f32, exact-erf GELU) of
+/// the same model files: `tests/data/minilm_reference.json`.
+fn reference() -> Vec<(String, Vec<u32>, Vec<f32>)> {
+    let text = include_str!("data/minilm_reference.json");
+    let rows: Vec<Value> = serde_json::from_str(text).expect("reference json");
+    rows.iter()
+        .map(|r| {
+            let floats = |v: &Value| -> Vec<f64> {
+                v.as_array()
+                    .expect("array")
+                    .iter()
+                    .map(|x| x.as_f64().expect("number"))
+                    .collect()
+            };
+            (
+                r["text"].as_str().expect("text").to_string(),
+                floats(&r["ids"]).into_iter().map(|x| x as u32).collect(),
+                floats(&r["embedding"])
+                    .into_iter()
+                    .map(|x| x as f32)
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+fn assert_close(text: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{text}");
+    let worst = got
+        .iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    let c = cos(got, want);
+    eprintln!("{text:?}: max abs diff {worst:.2e}, cosine {c:.7}");
+    assert!(worst < 1e-4, "{text}: max abs diff {worst}");
+    assert!(c > 0.9999, "{text}: cosine {c}");
+}
+
+#[test]
+fn kernel_matches_the_reference_embeddings() {
+    let Some(dir) = model_dir() else { return };
+    let enc = Encoder::load(&dir).expect("the encoder loads");
+    let refs = reference();
+    assert!(refs.len() >= 6);
+    for (text, ids, want) in &refs {
+        assert_eq!(&enc.tokenizer().encode(text), ids, "{text}");
+        let got = enc.bert().embed(std::slice::from_ref(ids)).expect("embeds");
+        assert_close(text, &got[0], want);
+    }
+    // One ragged batch (sequences of different lengths run together) gives the same vectors.
+    let ids: Vec<Vec<u32>> = refs.iter().map(|r| r.1.clone()).collect();
+    let batch = enc.bert().embed(&ids).expect("embeds");
+    for ((text, _, want), got) in refs.iter().zip(&batch) {
+        assert_close(text, got, want);
+    }
 }

@@ -294,11 +294,11 @@ fn load_skill(
         }
     };
     if nlu_options.vectors_dir.is_some() || nlu_options.model != ModelChoice::Fast {
-        // Said before the work, not after: without a cache this is minutes, not milliseconds.
+        // Said before the work, not after: without a cache this is tens of seconds, not milliseconds.
         tracing::info!(
             assistant = %a.id,
             "training the NLU with the encoder's files; the first start embeds the training data \
-             (and builds the distilled vector table) and can take minutes, later starts read \
+             (and builds the distilled vector table) and can take a minute, later starts read \
              them from the cache"
         );
     }

@@ -1,22 +1,20 @@
-//! A BERT encoder (MiniLM and other `BertModel` checkpoints) on candle's CPU backend, with mean
-//! pooling and L2 normalisation: what sentence-transformers computes for all-MiniLM-L6-v2.
+//! A BERT encoder (MiniLM and other `BertModel` checkpoints) with mean pooling and L2
+//! normalisation: what sentence-transformers computes for all-MiniLM-L6-v2.
 //!
-//! Weights load from `model.safetensors` (names with or without a `bert.` prefix). The three
-//! attention projections are fused into one matrix and every weight is stored transposed and
-//! contiguous, so each layer is four plain matmuls. Sequences are never padded beyond the longest
-//! one of a batch.
+//! Weights load from `model.safetensors` (names with or without a `bert.` prefix; f32, f16 or
+//! bf16) and are packed once for the SIMD forward pass in [`super::kernel`]: the three attention
+//! projections are fused into one matrix with the attention scale folded into the query part.
+//! Sequences of a batch are never padded (they are concatenated).
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
+use pulp::Arch;
+use safetensors::{Dtype, SafeTensors};
+
+use super::kernel::{self, Layer, Net, Norm, Packed};
 
 /// Errors of the encoder (wrapped into [`crate::NluError::ModelUnavailable`] by callers).
 pub type Result<T> = std::result::Result<T, String>;
-
-fn err(e: candle_core::Error) -> String {
-    e.to_string()
-}
 
 /// `config.json` fields used here (defaults: all-MiniLM-L6-v2).
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -49,50 +47,12 @@ impl Default for BertConfig {
     }
 }
 
-struct Norm {
-    w: Tensor,
-    b: Tensor,
-    eps: f32,
-}
-
-impl Norm {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        candle_nn::ops::layer_norm(x, &self.w, &self.b, self.eps).map_err(err)
-    }
-}
-
-/// A dense layer: `x @ w + b` with `w` stored `(in, out)`.
-struct Dense {
-    w: Tensor,
-    b: Tensor,
-}
-
-impl Dense {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.matmul(&self.w)
-            .and_then(|y| y.broadcast_add(&self.b))
-            .map_err(err)
-    }
-}
-
-struct Layer {
-    qkv: Dense,
-    out: Dense,
-    ln1: Norm,
-    up: Dense,
-    down: Dense,
-    ln2: Norm,
-}
-
 /// The loaded encoder.
 pub struct Bert {
     config: BertConfig,
-    word: Tensor,
-    position: Tensor,
-    token_type: Tensor,
-    ln: Norm,
-    layers: Vec<Layer>,
-    tanh_gelu: bool,
+    net: Net,
+    arch: Arch,
+    vocab: usize,
 }
 
 impl std::fmt::Debug for Bert {
@@ -103,33 +63,128 @@ impl std::fmt::Debug for Bert {
     }
 }
 
-struct Weights {
-    map: HashMap<String, Tensor>,
+/// A tensor as f32 values and its shape.
+struct Tensor {
+    shape: Vec<usize>,
+    values: Vec<f32>,
+}
+
+/// The tensors of `model.safetensors`.
+struct Weights<'a> {
+    file: SafeTensors<'a>,
     prefix: &'static str,
 }
 
-impl Weights {
+/// Little-endian f16 bits to f32.
+fn f16_to_f32(bits: u16) -> f32 {
+    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = i32::from((bits >> 10) & 0x1f);
+    let frac = f32::from(bits & 0x3ff);
+    match exp {
+        0 => sign * frac * (2f32).powi(-24),
+        31 if frac == 0.0 => sign * f32::INFINITY,
+        31 => f32::NAN,
+        _ => sign * (1.0 + frac / 1024.0) * (2f32).powi(exp - 15),
+    }
+}
+
+impl Weights<'_> {
     fn get(&self, name: &str) -> Result<Tensor> {
+        let full = format!("{}{name}", self.prefix);
         let t = self
-            .map
-            .get(&format!("{}{name}", self.prefix))
-            .ok_or_else(|| format!("model.safetensors has no tensor `{name}`"))?;
-        t.to_dtype(DType::F32).map_err(err)
+            .file
+            .tensor(&full)
+            .map_err(|_| format!("model.safetensors has no tensor `{name}`"))?;
+        let data = t.data();
+        let values: Vec<f32> = match t.dtype() {
+            Dtype::F32 => data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            Dtype::BF16 => data
+                .chunks_exact(2)
+                .map(|b| f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16))
+                .collect(),
+            Dtype::F16 => data
+                .chunks_exact(2)
+                .map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]])))
+                .collect(),
+            other => return Err(format!("tensor `{name}`: unsupported dtype {other:?}")),
+        };
+        let shape = t.shape().to_vec();
+        if shape.iter().product::<usize>() != values.len() {
+            return Err(format!(
+                "tensor `{name}`: shape {shape:?} does not match its data"
+            ));
+        }
+        Ok(Tensor { shape, values })
     }
 
-    fn dense(&self, name: &str) -> Result<Dense> {
+    /// A vector of `n` values.
+    fn vector(&self, name: &str, n: usize) -> Result<Vec<f32>> {
+        let t = self.get(name)?;
+        if t.values.len() != n {
+            return Err(format!(
+                "tensor `{name}`: {:?}, expected {n} values",
+                t.shape
+            ));
+        }
+        Ok(t.values)
+    }
+
+    /// A `Linear` layer with `k` inputs: its `(n x k)` weight and `n` biases, times `scale`.
+    fn linear(&self, name: &str, k: usize, scale: f32) -> Result<(Vec<f32>, Vec<f32>)> {
         let w = self.get(&format!("{name}.weight"))?;
-        Ok(Dense {
-            w: w.t().and_then(|t| t.contiguous()).map_err(err)?,
-            b: self.get(&format!("{name}.bias"))?,
+        let n = w.shape.first().copied().unwrap_or(0);
+        if w.shape.len() != 2 || w.shape[1] != k {
+            return Err(format!(
+                "tensor `{name}.weight`: {:?}, expected (_, {k})",
+                w.shape
+            ));
+        }
+        let b = self.vector(&format!("{name}.bias"), n)?;
+        let scaled = |v: Vec<f32>| v.into_iter().map(|x| x * scale).collect::<Vec<f32>>();
+        Ok((scaled(w.values), scaled(b)))
+    }
+
+    fn norm(&self, name: &str, h: usize, eps: f32) -> Result<Norm> {
+        Ok(Norm {
+            w: self.vector(&format!("{name}.weight"), h)?,
+            b: self.vector(&format!("{name}.bias"), h)?,
+            eps,
         })
     }
 
-    fn norm(&self, name: &str, eps: f32) -> Result<Norm> {
-        Ok(Norm {
-            w: self.get(&format!("{name}.weight"))?,
-            b: self.get(&format!("{name}.bias"))?,
-            eps,
+    /// Layer `i`, packed for panels `nr` wide.
+    fn layer(&self, i: usize, h: usize, heads: usize, eps: f32, nr: usize) -> Result<Layer> {
+        let p = format!("encoder.layer.{i}");
+        let scale = 1.0 / ((h / heads) as f32).sqrt();
+        let (mut w, mut b) = self.linear(&format!("{p}.attention.self.query"), h, scale)?;
+        for part in ["key", "value"] {
+            let (pw, pb) = self.linear(&format!("{p}.attention.self.{part}"), h, 1.0)?;
+            w.extend(pw);
+            b.extend(pb);
+        }
+        if b.len() != 3 * h {
+            return Err(format!("{p}: attention projections are not {h} wide"));
+        }
+        let dense = |name: &str, k: usize| -> Result<Packed> {
+            let (w, b) = self.linear(&format!("{p}.{name}"), k, 1.0)?;
+            Ok(Packed::from_linear(&w, &b, k, nr))
+        };
+        let up = dense("intermediate.dense", h)?;
+        let down = dense("output.dense", up.n())?;
+        let out = dense("attention.output.dense", h)?;
+        if out.n() != h || down.n() != h {
+            return Err(format!("{p}: output projections are not {h} wide"));
+        }
+        Ok(Layer {
+            qkv: Packed::from_linear(&w, &b, h, nr),
+            out,
+            ln1: self.norm(&format!("{p}.attention.output.LayerNorm"), h, eps)?,
+            up,
+            down,
+            ln2: self.norm(&format!("{p}.output.LayerNorm"), h, eps)?,
         })
     }
 }
@@ -138,63 +193,65 @@ impl Bert {
     /// Load `model.safetensors` with `config` from a directory.
     pub fn load(dir: &Path, config: BertConfig) -> Result<Bert> {
         let path = dir.join("model.safetensors");
-        let map = candle_core::safetensors::load(&path, &Device::Cpu)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        let prefix = if map.contains_key("embeddings.word_embeddings.weight") {
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let file =
+            SafeTensors::deserialize(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        let prefix = if file.tensor("embeddings.word_embeddings.weight").is_ok() {
             ""
         } else {
             "bert."
         };
-        let w = Weights { map, prefix };
+        let w = Weights { file, prefix };
         let eps = config.layer_norm_eps as f32;
         let h = config.hidden_size;
-        if h == 0
-            || config.num_attention_heads == 0
-            || !h.is_multiple_of(config.num_attention_heads)
-        {
+        let heads = config.num_attention_heads;
+        if h == 0 || heads == 0 || !h.is_multiple_of(heads) {
             return Err(format!(
-                "config: hidden_size {h} is not a multiple of num_attention_heads {}",
-                config.num_attention_heads
+                "config: hidden_size {h} is not a multiple of num_attention_heads {heads}"
             ));
         }
-        let mut layers = Vec::with_capacity(config.num_hidden_layers);
-        for i in 0..config.num_hidden_layers {
-            let p = format!("encoder.layer.{i}");
-            let q = w.dense(&format!("{p}.attention.self.query"))?;
-            let k = w.dense(&format!("{p}.attention.self.key"))?;
-            let v = w.dense(&format!("{p}.attention.self.value"))?;
-            let qkv = Dense {
-                w: Tensor::cat(&[&q.w, &k.w, &v.w], 1).map_err(err)?,
-                b: Tensor::cat(&[&q.b, &k.b, &v.b], 0).map_err(err)?,
-            };
-            layers.push(Layer {
-                qkv,
-                out: w.dense(&format!("{p}.attention.output.dense"))?,
-                ln1: w.norm(&format!("{p}.attention.output.LayerNorm"), eps)?,
-                up: w.dense(&format!("{p}.intermediate.dense"))?,
-                down: w.dense(&format!("{p}.output.dense"))?,
-                ln2: w.norm(&format!("{p}.output.LayerNorm"), eps)?,
-            });
-        }
+        let arch = Arch::new();
+        let nr = 2 * kernel::lanes(arch);
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| w.layer(i, h, heads, eps, nr))
+            .collect::<Result<Vec<Layer>>>()?;
         let word = w.get("embeddings.word_embeddings.weight")?;
-        if word.dims().get(1) != Some(&h) {
+        if word.shape.len() != 2 || word.shape[1] != h {
             return Err(format!(
                 "word embeddings {:?} do not match hidden_size {h}",
-                word.dims()
+                word.shape
             ));
         }
-        let token_type = w
-            .get("embeddings.token_type_embeddings.weight")?
-            .narrow(0, 0, 1)
-            .map_err(err)?;
-        Ok(Bert {
-            word,
-            position: w.get("embeddings.position_embeddings.weight")?,
-            token_type,
-            ln: w.norm("embeddings.LayerNorm", eps)?,
+        let vocab = word.shape[0];
+        let mut position = w.get("embeddings.position_embeddings.weight")?;
+        let token_type = w.get("embeddings.token_type_embeddings.weight")?;
+        if position.shape.len() != 2 || position.shape[1] != h || token_type.values.len() < h {
+            return Err("position or token type embeddings do not match hidden_size".into());
+        }
+        // Every input is one segment (token type 0): add its row to the position table once.
+        for row in position.values.chunks_exact_mut(h) {
+            row.iter_mut()
+                .zip(&token_type.values[..h])
+                .for_each(|(p, t)| *p += t);
+        }
+        let max_len = config.max_position_embeddings.min(position.shape[0]);
+        let net = Net {
+            hidden: h,
+            heads,
+            word: word.values,
+            position: position.values,
+            ln: w.norm("embeddings.LayerNorm", h, eps)?,
             layers,
             tanh_gelu: config.hidden_act != "gelu",
-            config,
+        };
+        Ok(Bert {
+            config: BertConfig {
+                max_position_embeddings: max_len,
+                ..config
+            },
+            net,
+            arch,
+            vocab,
         })
     }
 
@@ -205,7 +262,7 @@ impl Bert {
 
     /// Vocabulary size of the embedding table.
     pub fn vocab_size(&self) -> usize {
-        self.word.dims().first().copied().unwrap_or(0)
+        self.vocab
     }
 
     /// Longest sequence (tokens, special ones included) the model accepts.
@@ -213,110 +270,55 @@ impl Bert {
         self.config.max_position_embeddings
     }
 
+    /// Multiply-adds per token in the dense layers (attention scores excluded).
+    pub fn mul_adds_per_token(&self) -> usize {
+        self.net
+            .layers
+            .iter()
+            .map(|l| l.qkv.k() * l.qkv.n() + l.out.k() * l.out.n())
+            .chain(
+                self.net
+                    .layers
+                    .iter()
+                    .map(|l| l.up.k() * l.up.n() + l.down.k() * l.down.n()),
+            )
+            .sum()
+    }
+
     /// Bytes held by the weights.
     pub fn memory_bytes(&self) -> usize {
-        let mut n = self.word.elem_count() + self.position.elem_count();
-        for l in &self.layers {
-            n += l.qkv.w.elem_count() + l.out.w.elem_count();
-            n += l.up.w.elem_count() + l.down.w.elem_count();
+        let mut n = self.net.word.len() + self.net.position.len();
+        for l in &self.net.layers {
+            n += l.qkv.len() + l.out.len() + l.up.len() + l.down.len();
         }
         n * 4
     }
 
     /// Mean-pooled, L2-normalised embeddings of token-id sequences (each already framed with
-    /// `[CLS]`/`[SEP]`, at most [`Bert::max_len`] long, ids below [`Bert::vocab_size`]). Shorter
-    /// sequences are padded to the longest one and masked.
+    /// `[CLS]`/`[SEP]`, at most [`Bert::max_len`] long; ids at or above [`Bert::vocab_size`]
+    /// read as 0). The sequences run together in one pass, unpadded.
     pub fn embed(&self, seqs: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
-        let b = seqs.len();
-        let t = seqs.iter().map(Vec::len).max().unwrap_or(0);
-        if b == 0 {
+        if seqs.is_empty() {
             return Ok(Vec::new());
         }
-        if t == 0 || t > self.max_len() {
-            return Err(format!("sequence length {t} out of range"));
+        if let Some(bad) = seqs
+            .iter()
+            .find(|s| s.is_empty() || s.len() > self.max_len())
+        {
+            return Err(format!("sequence length {} out of range", bad.len()));
         }
-        let vocab = self.vocab_size() as u32;
-        let h = self.dim();
-        let mut ids = Vec::with_capacity(b * t);
-        let mut mask = Vec::with_capacity(b * t);
-        for s in seqs {
-            for k in 0..t {
-                let id = s.get(k).copied();
-                ids.push(id.filter(|&i| i < vocab).unwrap_or(0));
-                mask.push(if id.is_some() { 1f32 } else { 0f32 });
-            }
-        }
-        let dev = Device::Cpu;
-        let ids = Tensor::from_vec(ids, b * t, &dev).map_err(err)?;
-        let mask = Tensor::from_vec(mask, (b, t), &dev).map_err(err)?;
-        let pos = self.position.narrow(0, 0, t).map_err(err)?;
-        let x = self
-            .word
-            .index_select(&ids, 0)
-            .and_then(|x| x.reshape((b, t, h)))
-            .and_then(|x| x.broadcast_add(&pos))
-            .and_then(|x| x.broadcast_add(&self.token_type))
-            .map_err(err)?;
-        let mut x = self.ln.forward(&x)?.reshape((b * t, h)).map_err(err)?;
-        // Additive attention mask: 0 for tokens, a large negative number for padding.
-        let bias = if seqs.iter().all(|s| s.len() == t) {
-            None
+        let vocab = self.vocab as u32;
+        let fixed: Vec<Vec<u32>>;
+        let ids: Vec<&[u32]> = if seqs.iter().flatten().all(|&i| i < vocab) {
+            seqs.iter().map(Vec::as_slice).collect()
         } else {
-            Some(
-                mask.affine(1e4, -1e4)
-                    .and_then(|m| m.reshape((b, 1, 1, t)))
-                    .map_err(err)?,
-            )
+            fixed = seqs
+                .iter()
+                .map(|s| s.iter().map(|&i| if i < vocab { i } else { 0 }).collect())
+                .collect();
+            fixed.iter().map(Vec::as_slice).collect()
         };
-        let heads = self.config.num_attention_heads;
-        let hd = h / heads;
-        let scale = 1.0 / (hd as f64).sqrt();
-        for l in &self.layers {
-            let qkv = l
-                .qkv
-                .forward(&x)?
-                .reshape((b, t, 3, heads, hd))
-                .map_err(err)?;
-            let part = |i: usize| -> Result<Tensor> {
-                qkv.narrow(2, i, 1)
-                    .and_then(|p| p.squeeze(2))
-                    .and_then(|p| p.transpose(1, 2))
-                    .and_then(|p| p.contiguous())
-                    .map_err(err)
-            };
-            let (q, k, v) = (part(0)?, part(1)?, part(2)?);
-            let mut scores = q
-                .matmul(&k.t().map_err(err)?)
-                .and_then(|s| s.affine(scale, 0.0))
-                .map_err(err)?;
-            if let Some(bias) = &bias {
-                scores = scores.broadcast_add(bias).map_err(err)?;
-            }
-            let probs = candle_nn::ops::softmax_last_dim(&scores).map_err(err)?;
-            let ctx = probs
-                .matmul(&v)
-                .and_then(|c| c.transpose(1, 2))
-                .and_then(|c| c.reshape((b * t, h)))
-                .map_err(err)?;
-            let a = l.out.forward(&ctx)?.add(&x).map_err(err)?;
-            let a = l.ln1.forward(&a)?;
-            let up = l.up.forward(&a)?;
-            let up = if self.tanh_gelu {
-                up.gelu()
-            } else {
-                up.gelu_erf()
-            }
-            .map_err(err)?;
-            let y = l.down.forward(&up)?.add(&a).map_err(err)?;
-            x = l.ln2.forward(&y)?;
-        }
-        // Mean over real tokens, then L2-normalise.
-        let x = x.reshape((b, t, h)).map_err(err)?;
-        let m = mask.unsqueeze(2).map_err(err)?;
-        let sum = x.broadcast_mul(&m).and_then(|s| s.sum(1)).map_err(err)?;
-        let count = mask.sum_keepdim(1).map_err(err)?;
-        let mean = sum.broadcast_div(&count).map_err(err)?;
-        let rows: Vec<Vec<f32>> = mean.to_vec2().map_err(err)?;
+        let rows = kernel::forward(self.arch, &self.net, &ids);
         Ok(rows.into_iter().map(l2_normalised).collect())
     }
 }

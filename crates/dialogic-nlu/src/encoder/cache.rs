@@ -1,5 +1,7 @@
 //! Embedding caches: a bounded in-memory map for repeated texts at classification time, and
 //! training-set embeddings on disk keyed by model and skill hash (a restart does not re-embed).
+//! The trained intent model of an encoder skill is kept in the same directory
+//! (`intents-<model id>-<hash>.bin`, see `Nlu::train_with`), so a restart does not retrain either.
 //!
 //! Disk format (little endian): magic `DLGE1\0\0\0`, `u32` dim, `u32` rows, then `rows * dim`
 //! `f32`. Files are written to a temporary name and renamed, so a crash never leaves a torn file;
@@ -100,10 +102,18 @@ pub fn save_matrix(path: &Path, dim: usize, rows: &[f32]) -> std::io::Result<()>
     for x in rows {
         buf.extend_from_slice(&x.to_le_bytes());
     }
+    save_bytes(path, &buf)
+}
+
+/// Write a file atomically (temporary name, then rename), creating its directory.
+pub fn save_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&buf)?;
+        f.write_all(bytes)?;
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path)

@@ -9,10 +9,15 @@
 //! in length-sorted micro-batches, a bounded in-memory cache answers repeated texts, and training
 //! embeddings are kept on disk by model and skill hash ([`Encoder::embed_cached`]).
 //!
-//! Modules: [`bert`] (the network), [`tokenize`] (WordPiece), [`cache`] (memory and disk caches).
+//! The network runs on the crate's own SIMD kernel ([`kernel`]: packed weights, fused epilogues,
+//! AVX-512 or AVX2+FMA when the CPU has it), one thread per call.
+//!
+//! Modules: [`bert`] (loading and the embedding API), [`kernel`] (the forward pass),
+//! [`tokenize`] (WordPiece), [`cache`] (memory and disk caches).
 
 pub mod bert;
 pub mod cache;
+pub mod kernel;
 pub mod tokenize;
 
 use std::collections::HashMap;
@@ -145,13 +150,6 @@ impl Encoder {
     }
 
     fn load_uncached(dir: &Path) -> Result<Encoder, NluError> {
-        // One thread per forward pass: a classification is one call on the caller's thread
-        // (a server runs calls side by side), and training spreads batches over threads itself.
-        // candle's own pool spin-waits, which costs more than it gives on a busy 2-core box.
-        // An explicit setting from the environment is kept.
-        if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-            std::env::set_var("CANDLE_NUM_THREADS", "1");
-        }
         if !is_model_dir(dir) {
             return Err(unavailable(
                 dir,

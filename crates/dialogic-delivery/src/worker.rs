@@ -32,8 +32,17 @@ pub const MIN_CLAIM_GAP: Duration = Duration::from_millis(2);
 /// window would cap delivery at `concurrency` events per window (3,200/s at 32) however fast
 /// the receiver answers; with it, every claim still takes a batch of at least half the slots.
 fn may_claim(last_claim: Option<Instant>, now: Instant, free: usize, concurrency: usize) -> bool {
-    let since = |gap: Duration| last_claim.is_none_or(|t| now >= t + gap);
-    since(CLAIM_WINDOW) || (free.saturating_mul(2) >= concurrency.max(2) && since(MIN_CLAIM_GAP))
+    last_claim.is_none_or(|t| now >= t + claim_gap(free, concurrency))
+}
+
+/// The time to leave after the last claim: [`MIN_CLAIM_GAP`] with half the slots (or more)
+/// free, else [`CLAIM_WINDOW`].
+fn claim_gap(free: usize, concurrency: usize) -> Duration {
+    if free.saturating_mul(2) >= concurrency.max(2) {
+        MIN_CLAIM_GAP
+    } else {
+        CLAIM_WINDOW
+    }
 }
 
 /// The header carrying a delivery's position in its session (1, 2, 3...).
@@ -270,12 +279,7 @@ impl Worker {
         let mut last_claim: Option<Instant> = None;
         loop {
             let free = concurrency.saturating_sub(tasks.len());
-            let gap = if free.saturating_mul(2) >= concurrency.max(2) {
-                MIN_CLAIM_GAP
-            } else {
-                CLAIM_WINDOW
-            };
-            let next_claim = last_claim.map(|t| t + gap);
+            let next_claim = last_claim.map(|t| t + claim_gap(free, concurrency));
             let may_claim = may_claim(last_claim, Instant::now(), free, concurrency);
             if wanted && free > 0 && may_claim {
                 wanted = false;

@@ -764,7 +764,9 @@ impl IntentModel {
                 let dim = r.u32()? as usize;
                 let weight = *r.f32s()?.first()?;
                 let rows = r.f32s()?;
-                (dim > 0 && rows.len() % dim == 0).then_some(())?;
+                if dim == 0 || rows.len() % dim != 0 {
+                    return None;
+                }
                 Some(Prototypes { dim, rows, weight })
             }
             _ => return None,

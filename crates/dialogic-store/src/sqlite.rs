@@ -1,13 +1,13 @@
 //! The SQLite backend (the default, embedded).
 //!
 //! WAL journal, `synchronous = NORMAL` (a committed turn survives a process crash; an OS crash
-//! or power loss may lose the last few), a busy timeout for other processes. Writes go through
-//! ONE in-process writer connection, each in a `BEGIN IMMEDIATE` transaction, so writers queue
-//! in the pool instead of spinning on SQLite's busy handler, and two processes sharing the
-//! file serialise on SQLite's write lock. Reads use a separate pool and never block writes.
+//! or power loss may lose the last few), a busy timeout for other processes. Every write goes
+//! through ONE writer task that owns the write connection (see `writer`), each in a
+//! `BEGIN IMMEDIATE` transaction, so writers queue in a channel instead of spinning on
+//! SQLite's busy handler, and two processes sharing the file serialise on SQLite's write lock.
+//! Reads use a separate pool and never block writes.
 //!
-//! Turns are group-committed (see `group_commit`): concurrent turns share one transaction,
-//! each in its own savepoint.
+//! Turns are group-committed (see `writer`): concurrent turns share one transaction.
 //!
 //! Timestamps are stored as integer microseconds since the Unix epoch.
 
@@ -22,7 +22,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
 
 use crate::cursor::LogCursor;
 use crate::error::{corrupt, corrupt_json, Result, StoreError};
@@ -33,8 +33,8 @@ use crate::model::{
 };
 use crate::Store;
 
-mod group_commit;
-use group_commit::{PreparedTurn, TurnQueue};
+mod writer;
+use writer::{PreparedTurn, Writer, WriterConnection};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -84,8 +84,7 @@ async fn checkpointer(pool: SqlitePool) {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     reader: SqlitePool,
-    writer: SqlitePool,
-    turns: TurnQueue,
+    writer: Writer,
     /// The background checkpointer of a file database; it stops with the last clone.
     _checkpointer: Option<Arc<StopOnDrop>>,
 }
@@ -126,9 +125,8 @@ impl SqliteStore {
             MIGRATOR.run(&pool).await?;
             return Ok(SqliteStore {
                 _checkpointer: None,
-                reader: pool.clone(),
-                turns: TurnQueue::start(pool.clone()),
-                writer: pool,
+                writer: Writer::start(WriterConnection::Pooled(pool.clone())),
+                reader: pool,
             });
         }
         if let Some(dir) = options.get_filename().parent() {
@@ -146,34 +144,25 @@ impl SqliteStore {
             // A longer WAL (4,000 or 20,000 pages) measured 5 % more messages/s but a p99 of
             // 20-31 ms instead of 8 ms (bench/compare.sh's no-hook case).
             .pragma("wal_autocheckpoint", "1000");
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            // One local connection, kept for the process's life: a ping before every
-            // transaction would only add a round trip to the connection's thread.
-            .test_before_acquire(false)
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READ_CONNECTIONS)
             .connect_with(options.clone())
             .await?;
-        if let Err(first) = MIGRATOR.run(&writer).await {
+        // Migrations run on a pool connection, before the writer task starts.
+        if let Err(first) = MIGRATOR.run(&reader).await {
             // Two processes opening a fresh file at once can both decide a migration is due;
             // the loser's transaction rolls back and a second pass finds it applied.
             tracing::debug!(error = %first, "sqlite migrations failed once; retrying");
-            MIGRATOR.run(&writer).await?;
+            MIGRATOR.run(&reader).await?;
         }
-        let reader = SqlitePoolOptions::new()
-            .max_connections(READ_CONNECTIONS)
-            .connect_with(options)
-            .await?;
+        // The write connection, owned by the writer task for the life of the store.
+        let writer = options.connect().await?;
         let checkpoints = StopOnDrop(tokio::spawn(checkpointer(reader.clone())));
         Ok(SqliteStore {
             _checkpointer: Some(Arc::new(checkpoints)),
             reader,
-            turns: TurnQueue::start(writer.clone()),
-            writer,
+            writer: Writer::start(WriterConnection::Owned(writer)),
         })
-    }
-
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     async fn attempts_for(&self, ids: &[String]) -> Result<Vec<Attempt>> {
@@ -338,55 +327,105 @@ fn push_log_filters(qb: &mut QueryBuilder<'_, Sqlite>, q: &LogQuery) {
 }
 
 /// One attempt's writes (the caller owns the transaction); false for an unknown delivery.
-async fn apply_attempt(
+/// Apply finished attempts: each delivery's new status, and one attempt row for every
+/// delivery still there. Delivered events (nearly all, under load) take one UPDATE per 500 and
+/// their attempt rows one multi-row INSERT per 1,000; retries and dead letters go one by one.
+/// Returns how many of the deliveries were found.
+async fn apply_attempts(
     conn: &mut sqlx::SqliteConnection,
-    attempt: &Attempt,
-    outcome: &AttemptOutcome,
+    batch: &[(Attempt, AttemptOutcome)],
     now: i64,
-) -> Result<bool> {
+) -> Result<u64> {
+    let mut found: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let delivered: Vec<&str> = batch
+        .iter()
+        .filter(|(_, o)| matches!(o, AttemptOutcome::Delivered))
+        .map(|(a, _)| a.delivery_id.as_str())
+        .collect();
+    for chunk in delivered.chunks(500) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, \
+             lease_until = NULL, updated_at = ",
+        );
+        qb.push_bind(now).push(" WHERE id IN (");
+        let mut list = qb.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        qb.push(") RETURNING id");
+        let ids: Vec<String> = qb.build_query_scalar().fetch_all(&mut *conn).await?;
+        found.extend(ids);
+    }
     // A delivered event stays delivered, even if a slower worker whose lease ran out
     // reports a failure afterwards.
-    let r = match outcome {
-        AttemptOutcome::Delivered => sqlx::query(
-            "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, \
-             lease_until = NULL, updated_at = ?2 WHERE id = ?1",
-        )
-        .bind(&attempt.delivery_id)
-        .bind(now),
-        AttemptOutcome::RetryAt(at) => sqlx::query(
-            "UPDATE deliveries SET status = CASE WHEN status = 'delivered' THEN status \
-             ELSE 'failed' END, due_at = CASE WHEN status = 'delivered' THEN due_at \
-             ELSE ?3 END, attempts = attempts + 1, lease_until = NULL, updated_at = ?2 \
-             WHERE id = ?1",
-        )
-        .bind(&attempt.delivery_id)
-        .bind(now)
-        .bind(micros(*at)),
-        AttemptOutcome::Dead => sqlx::query(
-            "UPDATE deliveries SET status = CASE WHEN status = 'delivered' THEN status \
-             ELSE 'dead' END, attempts = attempts + 1, lease_until = NULL, updated_at = ?2 \
-             WHERE id = ?1",
-        )
-        .bind(&attempt.delivery_id)
-        .bind(now),
+    for (attempt, outcome) in batch {
+        let r = match outcome {
+            AttemptOutcome::Delivered => continue,
+            AttemptOutcome::RetryAt(at) => sqlx::query(
+                "UPDATE deliveries SET status = CASE WHEN status = 'delivered' THEN status \
+                 ELSE 'failed' END, due_at = CASE WHEN status = 'delivered' THEN due_at \
+                 ELSE ?3 END, attempts = attempts + 1, lease_until = NULL, updated_at = ?2 \
+                 WHERE id = ?1",
+            )
+            .bind(&attempt.delivery_id)
+            .bind(now)
+            .bind(micros(*at)),
+            AttemptOutcome::Dead => sqlx::query(
+                "UPDATE deliveries SET status = CASE WHEN status = 'delivered' THEN status \
+                 ELSE 'dead' END, attempts = attempts + 1, lease_until = NULL, updated_at = ?2 \
+                 WHERE id = ?1",
+            )
+            .bind(&attempt.delivery_id)
+            .bind(now),
+        }
+        .execute(&mut *conn)
+        .await?;
+        if r.rows_affected() > 0 {
+            found.insert(attempt.delivery_id.clone());
+        }
     }
-    .execute(&mut *conn)
-    .await?;
-    if r.rows_affected() == 0 {
-        return Ok(false);
+    let rows: Vec<&Attempt> = batch
+        .iter()
+        .map(|(a, _)| a)
+        .filter(|a| found.contains(&a.delivery_id))
+        .collect();
+    // 6 parameters a row: far below SQLite's 32,766-parameter limit.
+    for chunk in rows.chunks(1000) {
+        let mut qb =
+            QueryBuilder::<Sqlite>::new(format!("INSERT INTO delivery_attempts ({ATTEMPT_COLS}) "));
+        qb.push_values(chunk, |mut row, a| {
+            row.push_bind(a.delivery_id.as_str())
+                .push_bind(micros(a.at))
+                .push_bind(a.status_code)
+                .push_bind(a.latency_ms)
+                .push_bind(a.response_body.as_deref())
+                .push_bind(a.error.as_deref());
+        });
+        qb.build().execute(&mut *conn).await?;
     }
+    Ok(found.len() as u64)
+}
+
+async fn insert_call(conn: &mut sqlx::SqliteConnection, c: &WebhookCallRecord) -> Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO delivery_attempts ({ATTEMPT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+        "INSERT INTO webhook_calls ({CALL_COLS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
     ))
-    .bind(&attempt.delivery_id)
-    .bind(micros(attempt.at))
-    .bind(attempt.status_code)
-    .bind(attempt.latency_ms)
-    .bind(&attempt.response_body)
-    .bind(&attempt.error)
-    .execute(&mut *conn)
+    .bind(&c.id)
+    .bind(micros(c.at))
+    .bind(&c.assistant_id)
+    .bind(&c.environment_id)
+    .bind(&c.session_id)
+    .bind(&c.kind)
+    .bind(&c.url)
+    .bind(c.status_code)
+    .bind(c.latency_ms)
+    .bind(&c.error)
+    .bind(&c.request_body)
+    .bind(&c.response_body)
+    .execute(conn)
     .await?;
-    Ok(true)
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -402,23 +441,31 @@ impl Store for SqliteStore {
 
     async fn create_session(&self, s: &Session) -> Result<()> {
         let timeout = clamp_timeout(s.timeout_secs);
-        sqlx::query(
-            "INSERT INTO sessions (id, assistant_id, environment_id, context, created_at, \
-             last_active, timeout_secs, expires_at, version) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
-        .bind(&s.id)
-        .bind(&s.assistant_id)
-        .bind(&s.environment_id)
-        .bind(json_text(&s.context)?)
-        .bind(micros(s.created_at))
-        .bind(micros(s.last_active))
-        .bind(timeout)
-        .bind(micros(expiry(s.last_active, timeout)))
-        .bind(s.version)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        let context = json_text(&s.context)?;
+        let s = s.clone();
+        self.writer
+            .transaction(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO sessions (id, assistant_id, environment_id, context, \
+                         created_at, last_active, timeout_secs, expires_at, version) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    )
+                    .bind(&s.id)
+                    .bind(&s.assistant_id)
+                    .bind(&s.environment_id)
+                    .bind(context)
+                    .bind(micros(s.created_at))
+                    .bind(micros(s.last_active))
+                    .bind(timeout)
+                    .bind(micros(expiry(s.last_active, timeout)))
+                    .bind(s.version)
+                    .execute(conn)
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn load_session(
@@ -440,25 +487,38 @@ impl Store for SqliteStore {
     }
 
     async fn delete_session(&self, assistant_id: &str, session_id: &str) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM sessions WHERE id = ?1 AND assistant_id = ?2")
-            .bind(session_id)
-            .bind(assistant_id)
-            .execute(&self.writer)
-            .await?;
-        Ok(r.rows_affected() > 0)
+        let (assistant_id, session_id) = (assistant_id.to_owned(), session_id.to_owned());
+        self.writer
+            .transaction(move |conn| {
+                Box::pin(async move {
+                    let r = sqlx::query("DELETE FROM sessions WHERE id = ?1 AND assistant_id = ?2")
+                        .bind(session_id)
+                        .bind(assistant_id)
+                        .execute(conn)
+                        .await?;
+                    Ok(r.rows_affected() > 0)
+                })
+            })
+            .await
     }
 
     async fn sweep_expired(&self, now: DateTime<Utc>) -> Result<u64> {
-        let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?1")
-            .bind(micros(now))
-            .execute(&self.writer)
-            .await?;
-        Ok(r.rows_affected())
+        self.writer
+            .transaction(move |conn| {
+                Box::pin(async move {
+                    let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?1")
+                        .bind(micros(now))
+                        .execute(conn)
+                        .await?;
+                    Ok(r.rows_affected())
+                })
+            })
+            .await
     }
 
     async fn commit_turn(&self, turn: &TurnCommit) -> Result<()> {
         // Serialised here, in the caller's task, not under the write lock.
-        self.turns.commit(PreparedTurn::new(turn)?).await
+        self.writer.commit(PreparedTurn::new(turn)?).await
     }
 
     async fn list_logs(&self, q: &LogQuery) -> Result<LogPage> {
@@ -509,22 +569,27 @@ impl Store for SqliteStore {
     }
 
     async fn delete_customer_data(&self, customer_id: &str) -> Result<u64> {
-        let mut tx = self.begin().await?;
-        // The outbox rows carry the log record in their body: delete them with the logs (any
-        // status; attempts go by cascade).
-        sqlx::query(
-            "DELETE FROM deliveries WHERE log_id IN \
-             (SELECT log_id FROM logs WHERE customer_id = ?1)",
-        )
-        .bind(customer_id)
-        .execute(&mut *tx)
-        .await?;
-        let r = sqlx::query("DELETE FROM logs WHERE customer_id = ?1")
-            .bind(customer_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(r.rows_affected())
+        let customer_id = customer_id.to_owned();
+        self.writer
+            .transaction(move |conn| {
+                Box::pin(async move {
+                    // The outbox rows carry the log record in their body: delete them with the
+                    // logs (any status; attempts go by cascade).
+                    sqlx::query(
+                        "DELETE FROM deliveries WHERE log_id IN \
+                         (SELECT log_id FROM logs WHERE customer_id = ?1)",
+                    )
+                    .bind(&customer_id)
+                    .execute(&mut *conn)
+                    .await?;
+                    let r = sqlx::query("DELETE FROM logs WHERE customer_id = ?1")
+                        .bind(&customer_id)
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(r.rows_affected())
+                })
+            })
+            .await
     }
 
     async fn claim_deliveries(
@@ -536,34 +601,42 @@ impl Store for SqliteStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin().await?;
-        // Only each session's head (lowest open sequence) is eligible, so one session never
-        // has two events in flight and its events go out in order. Ordered by due_at alone,
-        // so the scan follows the open-by-due index and stops at the limit: a backlog of
-        // thousands costs a claim no more than an empty outbox (INDEXED BY: without
-        // statistics the planner would take the status index and sort every open row).
-        let rows = sqlx::query(&format!(
-            "UPDATE deliveries SET lease_until = ?2, updated_at = ?1 WHERE id IN ( \
-               SELECT d.id FROM deliveries d INDEXED BY deliveries_open_by_due \
-               WHERE d.status IN ('pending', 'failed') AND d.due_at <= ?1 \
-                 AND (d.lease_until IS NULL OR d.lease_until <= ?1) \
-                 AND NOT EXISTS (SELECT 1 FROM deliveries e \
-                   WHERE e.session_id = d.session_id AND e.status IN ('pending', 'failed') \
-                     AND e.sequence < d.sequence) \
-               ORDER BY d.due_at LIMIT ?3) \
-             RETURNING {DELIVERY_COLS}"
-        ))
-        .bind(micros(now))
-        .bind(micros(lease_end(now, lease)))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut claimed = rows
-            .iter()
-            .map(delivery_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        with_log_bodies(&mut *tx, &mut claimed).await?;
-        tx.commit().await?;
+        let mut claimed = self
+            .writer
+            .transaction(move |conn| {
+                Box::pin(async move {
+                    // Only each session's head (lowest open sequence) is eligible, so one
+                    // session never has two events in flight and its events go out in order.
+                    // Ordered by due_at alone, so the scan follows the open-by-due index and
+                    // stops at the limit: a backlog of thousands costs a claim no more than an
+                    // empty outbox (INDEXED BY: without statistics the planner would take the
+                    // status index and sort every open row).
+                    let rows = sqlx::query(&format!(
+                        "UPDATE deliveries SET lease_until = ?2, updated_at = ?1 WHERE id IN ( \
+                           SELECT d.id FROM deliveries d INDEXED BY deliveries_open_by_due \
+                           WHERE d.status IN ('pending', 'failed') AND d.due_at <= ?1 \
+                             AND (d.lease_until IS NULL OR d.lease_until <= ?1) \
+                             AND NOT EXISTS (SELECT 1 FROM deliveries e \
+                               WHERE e.session_id = d.session_id \
+                                 AND e.status IN ('pending', 'failed') \
+                                 AND e.sequence < d.sequence) \
+                           ORDER BY d.due_at LIMIT ?3) \
+                         RETURNING {DELIVERY_COLS}"
+                    ))
+                    .bind(micros(now))
+                    .bind(micros(lease_end(now, lease)))
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    let mut claimed = rows
+                        .iter()
+                        .map(delivery_from_row)
+                        .collect::<Result<Vec<_>>>()?;
+                    with_log_bodies(&mut *conn, &mut claimed).await?;
+                    Ok(claimed)
+                })
+            })
+            .await?;
         claimed.sort_by(|a, b| {
             (a.due_at, &a.session_id, a.sequence).cmp(&(b.due_at, &b.session_id, b.sequence))
         });
@@ -571,11 +644,12 @@ impl Store for SqliteStore {
     }
 
     async fn record_attempt(&self, attempt: &Attempt, outcome: &AttemptOutcome) -> Result<()> {
-        let mut tx = self.begin().await?;
-        if !apply_attempt(&mut tx, attempt, outcome, micros(Utc::now())).await? {
+        let found = self
+            .record_attempts(&[(attempt.clone(), outcome.clone())])
+            .await?;
+        if found == 0 {
             return Err(StoreError::NotFound);
         }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -583,16 +657,12 @@ impl Store for SqliteStore {
         if batch.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.begin().await?;
-        let now = micros(Utc::now());
-        let mut found = 0;
-        for (attempt, outcome) in batch {
-            if apply_attempt(&mut tx, attempt, outcome, now).await? {
-                found += 1;
-            }
-        }
-        tx.commit().await?;
-        Ok(found)
+        let batch = batch.to_vec();
+        self.writer
+            .transaction(move |conn| {
+                Box::pin(async move { apply_attempts(conn, &batch, micros(Utc::now())).await })
+            })
+            .await
     }
 
     async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Vec<(Delivery, Vec<Attempt>)>> {
@@ -637,16 +707,23 @@ impl Store for SqliteStore {
     }
 
     async fn retry_delivery(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
-        // The lease is left alone: if an attempt is in flight, the retry waits for it.
-        let r = sqlx::query(
-            "UPDATE deliveries SET status = 'pending', due_at = ?2, updated_at = ?2 \
-             WHERE id = ?1",
-        )
-        .bind(id)
-        .bind(micros(now))
-        .execute(&self.writer)
-        .await?;
-        Ok(r.rows_affected() > 0)
+        let id = id.to_owned();
+        self.writer
+            .transaction(move |conn| {
+                Box::pin(async move {
+                    // The lease is left alone: if an attempt is in flight, the retry waits.
+                    let r = sqlx::query(
+                        "UPDATE deliveries SET status = 'pending', due_at = ?2, updated_at = ?2 \
+                         WHERE id = ?1",
+                    )
+                    .bind(id)
+                    .bind(micros(now))
+                    .execute(conn)
+                    .await?;
+                    Ok(r.rows_affected() > 0)
+                })
+            })
+            .await
     }
 
     async fn retry_deliveries(
@@ -655,16 +732,22 @@ impl Store for SqliteStore {
         since: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<u64> {
-        let r = sqlx::query(
-            "UPDATE deliveries SET status = 'pending', due_at = ?3, updated_at = ?3 \
-             WHERE status = ?1 AND (?2 IS NULL OR created_at >= ?2)",
-        )
-        .bind(status.as_str())
-        .bind(since.map(micros))
-        .bind(micros(now))
-        .execute(&self.writer)
-        .await?;
-        Ok(r.rows_affected())
+        self.writer
+            .transaction(move |conn| {
+                Box::pin(async move {
+                    let r = sqlx::query(
+                        "UPDATE deliveries SET status = 'pending', due_at = ?3, updated_at = ?3 \
+                         WHERE status = ?1 AND (?2 IS NULL OR created_at >= ?2)",
+                    )
+                    .bind(status.as_str())
+                    .bind(since.map(micros))
+                    .bind(micros(now))
+                    .execute(conn)
+                    .await?;
+                    Ok(r.rows_affected())
+                })
+            })
+            .await
     }
 
     async fn delivery_counts(&self, assistant_id: Option<&str>) -> Result<DeliveryCounts> {
@@ -686,25 +769,10 @@ impl Store for SqliteStore {
     }
 
     async fn record_webhook_call(&self, c: &WebhookCallRecord) -> Result<()> {
-        sqlx::query(&format!(
-            "INSERT INTO webhook_calls ({CALL_COLS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-        ))
-        .bind(&c.id)
-        .bind(micros(c.at))
-        .bind(&c.assistant_id)
-        .bind(&c.environment_id)
-        .bind(&c.session_id)
-        .bind(&c.kind)
-        .bind(&c.url)
-        .bind(c.status_code)
-        .bind(c.latency_ms)
-        .bind(&c.error)
-        .bind(&c.request_body)
-        .bind(&c.response_body)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        let c = c.clone();
+        self.writer
+            .transaction(move |conn| Box::pin(async move { insert_call(conn, &c).await }))
+            .await
     }
 
     async fn list_webhook_calls(&self, q: &WebhookCallQuery) -> Result<Vec<WebhookCallRecord>> {

@@ -1,22 +1,31 @@
-//! Group commit of turns for SQLite: concurrent `commit_turn` calls queue to one writer task,
-//! which commits whatever has queued up in ONE transaction with as few statements as it can:
-//! one version-checked UPDATE per stateful turn, then one multi-row INSERT each for the log
-//! records, the outbox rows and the webhook call records of the whole batch. A turn whose
-//! session changed underneath it gets `Conflict` and none of its rows are written; the others
-//! commit. Every caller is answered only after the transaction has committed, so an `Ok` still
-//! means durable. If a statement fails for the batch as a whole, each turn is retried in a
-//! transaction of its own, so every caller gets its own true result.
+//! The one writer of an SQLite database: a task that owns the write connection and runs every
+//! write of the process, one after another, so writers queue in a channel instead of spinning
+//! on SQLite's busy handler or waiting on a pool.
+//!
+//! Turns are group-committed: concurrent `commit_turn` calls are committed together in ONE
+//! transaction with as few statements as possible: one version-checked UPDATE per stateful
+//! turn, then one multi-row INSERT each for the log records, the outbox rows and the webhook
+//! call records of the whole batch. A turn whose session changed underneath it gets `Conflict`
+//! and none of its rows are written; the others commit. Every caller is answered only after
+//! the transaction has committed, so an `Ok` still means durable. If a statement fails for the
+//! batch as a whole, each turn is retried in a transaction of its own, so every caller gets its
+//! own true result. Other writes (delivery claims and attempts, sessions, retries) come as
+//! closures, each run in a transaction of its own between batches of turns.
 //!
 //! Why: SQLite has one writer at a time, and every statement is a round trip to sqlx's
-//! connection thread; one transaction (and five statements) per turn made concurrent turns
-//! queue for the writer one by one.
+//! connection thread. One transaction (and five statements) per turn made concurrent turns
+//! queue for the writer one by one; and a pooled write connection added an acquire, a release
+//! and a health-check round trip (sqlx pings every connection it takes back) to each of them.
 //!
-//! A caller that stops waiting (its future dropped) does not withdraw its turn: it may still
+//! A caller that stops waiting (its future dropped) does not withdraw its write: it may still
 //! commit, as it could have with a plain transaction whose answer was lost.
+
+use std::future::Future;
+use std::pin::Pin;
 
 use chrono::Utc;
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{Connection, QueryBuilder, Sqlite};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Result, StoreError};
@@ -120,33 +129,105 @@ impl PreparedTurn {
     }
 }
 
-struct Queued {
-    turn: PreparedTurn,
-    reply: oneshot::Sender<Result<()>>,
+/// A write for the writer task: a batch of turns, or any other write transaction.
+enum Job {
+    Turn {
+        turn: Box<PreparedTurn>,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Other(Work),
+}
+
+/// A write transaction's body, run by the writer task on its connection.
+type Work = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, ()> + Send>;
+
+/// A boxed future borrowing the writer's connection.
+pub(super) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where the writer task gets its connection.
+pub(super) enum WriterConnection {
+    /// Its own connection for the life of the task (a database file): no pool in between, so
+    /// no acquire, release or health check round trip per transaction.
+    Owned(SqliteConnection),
+    /// Borrowed from a pool for each batch (an in-memory database, whose one connection the
+    /// readers share).
+    Pooled(SqlitePool),
 }
 
 /// The sending side, held by the store; the writer task ends when every clone is dropped.
 #[derive(Debug, Clone)]
-pub(super) struct TurnQueue {
-    tx: mpsc::Sender<Queued>,
+pub(super) struct Writer {
+    tx: mpsc::Sender<Job>,
 }
 
-impl TurnQueue {
-    /// Start the writer task on `writer` (a pool of one connection).
-    pub(super) fn start(writer: SqlitePool) -> Self {
+impl Writer {
+    /// Start the writer task: from now on it is the only one writing with `connection`.
+    ///
+    /// The task runs on a thread of its own (a one-thread runtime), not among the request
+    /// tasks: every write of the process waits for it, so each of its round trips to the
+    /// connection must not wait its turn behind the requests queued on the main runtime.
+    pub(super) fn start(connection: WriterConnection) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(writer, rx));
-        TurnQueue { tx }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        match runtime {
+            Ok(runtime) => {
+                let spawned = std::thread::Builder::new()
+                    .name("sqlite-writer".into())
+                    .spawn(move || runtime.block_on(run(connection, rx)));
+                if let Err(e) = spawned {
+                    // Every write then answers "writer task has stopped".
+                    tracing::error!(error = %e, "could not start the sqlite writer thread");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not start the sqlite writer runtime"),
+        }
+        Writer { tx }
     }
 
+    /// Commit one turn (group-committed with whatever else is queued).
     pub(super) async fn commit(&self, turn: PreparedTurn) -> Result<()> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Queued { turn, reply })
+            .send(Job::Turn {
+                turn: Box::new(turn),
+                reply,
+            })
             .await
             .map_err(|_| writer_gone())?;
         answer.await.map_err(|_| writer_gone())?
     }
+
+    /// Run `work` in a `BEGIN IMMEDIATE` transaction of its own on the writer's connection:
+    /// committed when it returns `Ok`, rolled back when it returns `Err`.
+    pub(super) async fn transaction<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Work = Box::new(move |conn| {
+            Box::pin(async move {
+                let _ = reply.send(in_transaction(conn, work).await);
+            })
+        });
+        self.tx
+            .send(Job::Other(job))
+            .await
+            .map_err(|_| writer_gone())?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+}
+
+async fn in_transaction<T, F>(conn: &mut SqliteConnection, work: F) -> Result<T>
+where
+    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>>,
+{
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let value = work(&mut tx).await?;
+    tx.commit().await?;
+    Ok(value)
 }
 
 fn writer_gone() -> StoreError {
@@ -155,44 +236,84 @@ fn writer_gone() -> StoreError {
     )))
 }
 
-async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Queued>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
+async fn run(mut connection: WriterConnection, mut rx: mpsc::Receiver<Job>) {
+    let mut turns: Vec<(Box<PreparedTurn>, oneshot::Sender<Result<()>>)> =
+        Vec::with_capacity(MAX_BATCH);
+    let mut others = Vec::new();
     while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Turn { turn, reply } => turns.push((turn, reply)),
+                Job::Other(work) => others.push(work),
+            }
+            if turns.len() < MAX_BATCH && others.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
             }
         }
-        match commit_batch(&pool, &batch).await {
-            Ok(outcomes) => {
-                for (q, outcome) in batch.drain(..).zip(outcomes) {
-                    // The caller may have stopped waiting; nothing to do then.
-                    let _ = q.reply.send(outcome);
+        let mut pooled;
+        let conn: &mut SqliteConnection = match &mut connection {
+            WriterConnection::Owned(c) => c,
+            WriterConnection::Pooled(pool) => match pool.acquire().await {
+                Ok(c) => {
+                    pooled = c;
+                    &mut pooled
                 }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the sqlite writer could not get a connection");
+                    for (_, reply) in turns.drain(..) {
+                        let _ = reply.send(Err(writer_gone()));
+                    }
+                    // Dropping a job answers its caller with "writer gone".
+                    others.clear();
+                    continue;
+                }
+            },
+        };
+        if !turns.is_empty() {
+            commit_turns(conn, &mut turns).await;
+        }
+        for work in others.drain(..) {
+            work(conn).await;
+        }
+    }
+}
+
+/// Commit the queued turns in one transaction, answering each caller.
+async fn commit_turns(
+    conn: &mut SqliteConnection,
+    turns: &mut Vec<(Box<PreparedTurn>, oneshot::Sender<Result<()>>)>,
+) {
+    let prepared: Vec<&PreparedTurn> = turns.iter().map(|(t, _)| &**t).collect();
+    match commit_batch(conn, &prepared).await {
+        Ok(outcomes) => {
+            for ((_, reply), outcome) in turns.drain(..).zip(outcomes) {
+                // The caller may have stopped waiting; nothing to do then.
+                let _ = reply.send(outcome);
             }
-            Err(e) => {
-                tracing::warn!(error = %e, turns = batch.len(), "group commit failed; committing turns one by one");
-                for q in batch.drain(..) {
-                    let outcome = commit_alone(&pool, &q.turn).await;
-                    let _ = q.reply.send(outcome);
-                }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, turns = turns.len(), "group commit failed; committing turns one by one");
+            for (turn, reply) in turns.drain(..) {
+                let outcome = commit_alone(conn, &turn).await;
+                let _ = reply.send(outcome);
             }
         }
     }
 }
 
-async fn commit_batch(pool: &SqlitePool, batch: &[Queued]) -> Result<Vec<Result<()>>> {
-    let turns: Vec<&PreparedTurn> = batch.iter().map(|q| &q.turn).collect();
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let outcomes = apply(&mut tx, &turns, micros(Utc::now())).await?;
+async fn commit_batch(
+    conn: &mut SqliteConnection,
+    turns: &[&PreparedTurn],
+) -> Result<Vec<Result<()>>> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let outcomes = apply(&mut tx, turns, micros(Utc::now())).await?;
     tx.commit().await?;
     Ok(outcomes)
 }
 
-async fn commit_alone(pool: &SqlitePool, turn: &PreparedTurn) -> Result<()> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+async fn commit_alone(conn: &mut SqliteConnection, turn: &PreparedTurn) -> Result<()> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let outcome = apply(&mut tx, &[turn], micros(Utc::now()))
         .await?
         .pop()

@@ -4,7 +4,7 @@
 //!  [--model-dir DIR] [--no-disk-cache] [--cv | --folds K] [--cv-oos] [--sets a,b] [--no-bigrams]
 //!  [--no-words] [--no-chars] [--no-stem] [--no-calib] [--target X[,X2..]] [--epochs N]
 //!  [--lambda X] [--eta X] [--char-weight X] [--char-max N] [--encoder-weight X[,X2..]]
-//!  [--vectors-weight X[,X2..]] [--proto W[,W2..]]`
+//!  [--vectors-weight X[,X2..]] [--proto W[,W2..]] [--sweep NAME=X[,X2..]] [--set NAME=X]..`
 //!
 //! `--model vectors` is the fast model plus distilled static vectors; `vectors` and `encoder` need
 //! the encoder files (`--model-dir`, else `$DIALOGIC_MODEL_DIR` or the PyPI package
@@ -16,7 +16,8 @@
 //! held-out examples are then scored as out-of-scope lines. That is how hyper-parameters were
 //! chosen. A comma-separated list sweeps one setting (one sweep per run): `--encoder-weight` /
 //! `--vectors-weight` (the dense vector's weight), `--proto` (the encoder's prototype-score
-//! weight, both skill sizes), `--target` (the calibration's `target_accept`).
+//! weight, both skill sizes), `--target` (the calibration's `target_accept`), or any setting of
+//! `SETTINGS` with `--sweep NAME=X,Y` (`--set NAME=X`, repeatable, fixes one without sweeping).
 
 use std::path::{Path, PathBuf};
 
@@ -96,39 +97,91 @@ fn splits(skill: &Value, dir: &Path, split: Split) -> std::io::Result<Vec<(Value
     })
 }
 
-/// The setting a comma-separated list sweeps.
+/// The setting a comma-separated list sweeps (one of [`SETTINGS`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Sweep {
-    /// `encoder_weight` and `vectors_weight`.
-    DenseWeight,
-    /// `proto_weight` and `proto_weight_small`.
-    Proto,
-    /// `target_accept`.
-    Target,
-}
+struct Sweep(&'static str);
+
+/// Settings `--sweep NAME=X,Y` and `--set NAME=X` know, with what each changes.
+const SETTINGS: &[(&str, &str)] = &[
+    (
+        "w",
+        "encoder_weight and vectors_weight (the dense vector's weight)",
+    ),
+    ("proto", "proto_weight and proto_weight_small"),
+    ("proto-small", "proto_weight_small"),
+    ("proto-large", "proto_weight"),
+    ("target", "target_accept"),
+    (
+        "lambda",
+        "train.lambda (skills with many examples per intent, hinge)",
+    ),
+    (
+        "lambda-small",
+        "train_small.lambda (few-shot skills, softmax)",
+    ),
+    ("epochs", "train.epochs and fast_epochs"),
+    ("epochs-small", "train_small.epochs"),
+    ("eta", "train.eta0"),
+    ("eta-small", "train_small.eta0"),
+    ("char-weight", "features.char_weight"),
+    ("concept", "features.concept_weight"),
+    ("entity-weight", "features.entity_weight"),
+    ("counterexample-weight", "counterexample_weight"),
+];
 
 impl Sweep {
+    /// The setting called `name`, if it is one of [`SETTINGS`].
+    fn named(name: &str) -> Option<Sweep> {
+        SETTINGS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(n, _)| Sweep(n))
+    }
+
     fn label(self) -> &'static str {
-        match self {
-            Sweep::DenseWeight => "w",
-            Sweep::Proto => "proto",
-            Sweep::Target => "target",
-        }
+        self.0
     }
 
     fn apply(self, v: f32, cfg: &mut IntentConfig) {
-        match self {
-            Sweep::DenseWeight => {
+        let n = v.max(0.0) as usize;
+        match self.0 {
+            "w" => {
                 cfg.encoder_weight = v;
                 cfg.vectors_weight = v;
             }
-            Sweep::Proto => {
+            "proto" => {
                 cfg.proto_weight = v;
                 cfg.proto_weight_small = v;
             }
-            Sweep::Target => cfg.target_accept = v,
+            "proto-small" => cfg.proto_weight_small = v,
+            "proto-large" => cfg.proto_weight = v,
+            "target" => cfg.target_accept = v,
+            "lambda" => cfg.train.lambda = v,
+            "lambda-small" => cfg.train_small.lambda = v,
+            "epochs" => {
+                cfg.train.epochs = n;
+                cfg.fast_epochs = n;
+            }
+            "epochs-small" => cfg.train_small.epochs = n,
+            "eta" => cfg.train.eta0 = v,
+            "eta-small" => cfg.train_small.eta0 = v,
+            "char-weight" => cfg.features.char_weight = v,
+            "concept" => cfg.features.concept_weight = v,
+            "entity-weight" => cfg.features.entity_weight = v,
+            "counterexample-weight" => cfg.counterexample_weight = v,
+            _ => {}
         }
     }
+}
+
+/// `NAME=X[,Y..]` as a setting and its values.
+fn setting(arg: &str) -> Result<(Sweep, Vec<f32>), Box<dyn std::error::Error>> {
+    let (name, values) = arg.split_once('=').ok_or("expected NAME=X[,Y..]")?;
+    let s = Sweep::named(name).ok_or_else(|| {
+        let names: Vec<&str> = SETTINGS.iter().map(|(n, _)| *n).collect();
+        format!("unknown setting {name} (one of {})", names.join(", "))
+    })?;
+    Ok((s, list(values)?))
 }
 
 /// Figures summed over the splits of one set (one fold each).
@@ -240,16 +293,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 i += 1;
             }
             "--cv-oos" => cv_oos = true,
-            "--encoder-weight" | "--vectors-weight" | "--proto" | "--target" => {
+            "--encoder-weight" | "--vectors-weight" | "--proto" | "--target" | "--sweep" => {
                 if sweep.is_some() {
                     return Err("one sweep per run".into());
                 }
-                let s = match a {
-                    "--proto" => Sweep::Proto,
-                    "--target" => Sweep::Target,
-                    _ => Sweep::DenseWeight,
+                let spec = match a {
+                    "--proto" => format!("proto={}", next()),
+                    "--target" => format!("target={}", next()),
+                    "--sweep" => next(),
+                    _ => format!("w={}", next()),
                 };
-                sweep = Some((s, list(&next())?));
+                sweep = Some(setting(&spec)?);
+                i += 1;
+            }
+            "--set" => {
+                let (s, v) = setting(&next())?;
+                s.apply(*v.first().ok_or("--set NAME=X")?, &mut cfg);
                 i += 1;
             }
             "--no-words" => cfg.features.words = false,
@@ -284,6 +343,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--hinge-all" => cfg.large_from = 0.0,
             "--epochs" => {
                 cfg.train.epochs = next().parse()?;
+                cfg.fast_epochs = cfg.train.epochs;
                 i += 1;
             }
             "--lambda" => {

@@ -22,6 +22,10 @@ pub struct IntentConfig {
     pub features: FeatureConfig,
     /// Classifier training for skills with many examples per intent (hinge loss).
     pub train: TrainParams,
+    /// `train.epochs` for the fast model without a dense vector (no encoder, no distilled
+    /// vectors): its hinge model gains from a longer schedule where the dense models do not
+    /// (chosen by CV, see `BENCHMARKS.md`).
+    pub fast_epochs: usize,
     /// Classifier training for skills with few examples per intent (softmax).
     pub train_small: TrainParams,
     /// Average examples per intent from which `train` is used instead of `train_small`.
@@ -58,6 +62,7 @@ impl Default for IntentConfig {
         IntentConfig {
             features: FeatureConfig::default(),
             train: TrainParams::default(),
+            fast_epochs: 20,
             train_small: TrainParams {
                 epochs: 20,
                 lambda: 1e-5,

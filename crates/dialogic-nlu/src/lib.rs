@@ -44,6 +44,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use crate::classifier::TrainParams;
 use crate::distilled::StaticVectors;
 use crate::encoder::Encoder;
 use crate::entities::EntityRecognizer;
@@ -183,13 +184,22 @@ impl Dense {
 
     /// The intent-model configuration for this dense vector: the prototype score is the
     /// encoder's only (off with distilled vectors, which keeps the fast + vectors model as it
-    /// was measured).
+    /// was measured), and the fast model alone trains its hinge model for `fast_epochs`.
     fn head_config(&self, config: &IntentConfig) -> IntentConfig {
         match self {
             Dense::Encoder(_) => config.clone(),
-            Dense::None | Dense::Vectors(_) => IntentConfig {
+            Dense::Vectors(_) => IntentConfig {
                 proto_weight: 0.0,
                 proto_weight_small: 0.0,
+                ..config.clone()
+            },
+            Dense::None => IntentConfig {
+                proto_weight: 0.0,
+                proto_weight_small: 0.0,
+                train: TrainParams {
+                    epochs: config.fast_epochs,
+                    ..config.train.clone()
+                },
                 ..config.clone()
             },
         }

@@ -53,3 +53,9 @@ pub(crate) fn corrupt_json(e: serde_json::Error) -> StoreError {
         source: Some(Box::new(e)),
     }))
 }
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(Box::new(e))
+    }
+}

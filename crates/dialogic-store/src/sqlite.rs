@@ -12,6 +12,7 @@
 //! Timestamps are stored as integer microseconds since the Unix epoch.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::cursor::LogCursor;
 use crate::error::{corrupt, corrupt_json, Result, StoreError};
@@ -34,7 +35,7 @@ use crate::model::{
 use crate::Store;
 
 mod writer;
-use writer::{PreparedTurn, Writer, WriterConnection};
+use writer::{PreparedTurn, Writer};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -85,8 +86,10 @@ async fn checkpointer(pool: SqlitePool) {
 pub struct SqliteStore {
     reader: SqlitePool,
     writer: Writer,
-    /// The background checkpointer of a file database; it stops with the last clone.
-    _checkpointer: Option<Arc<StopOnDrop>>,
+    /// The background checkpointer; it stops with the last clone.
+    _checkpointer: Arc<StopOnDrop>,
+    /// The private file behind an in-memory url, deleted with the last clone.
+    _scratch: Option<Arc<ScratchFile>>,
 }
 
 /// Aborts its task when dropped.
@@ -99,37 +102,52 @@ impl Drop for StopOnDrop {
     }
 }
 
+/// A database file of this store alone, removed (with its WAL and shared-memory files) when
+/// the store goes.
+#[derive(Debug)]
+struct ScratchFile(PathBuf);
+
+impl Drop for ScratchFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = self.0.clone().into_os_string();
+            name.push(suffix);
+            let _ = std::fs::remove_file(name);
+        }
+    }
+}
+
 impl SqliteStore {
     /// Open (creating if missing) the database at an `sqlite:` url and run migrations.
+    ///
+    /// An in-memory url (`sqlite::memory:`) gets a private temporary file instead, deleted
+    /// when the store is dropped: the reads and the writer thread use separate connections,
+    /// which an in-memory database cannot share.
     pub async fn open(url: &str) -> Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|_| StoreError::BadUrl("sqlite:...".to_owned()))?
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let (options, scratch) = if in_memory {
+            let path = std::env::temp_dir().join(format!(
+                "dialogic-memory-{}.db",
+                uuid::Uuid::new_v4().simple()
+            ));
+            (
+                SqliteConnectOptions::new().filename(&path),
+                Some(Arc::new(ScratchFile(path))),
+            )
+        } else {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|_| StoreError::BadUrl("sqlite:...".to_owned()))?;
+            (options, None)
+        };
+        let options = options
             .create_if_missing(true)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
-            // Statement journals (multi-row inserts inside the group commit) stay in memory,
-            // and a 64 MiB page cache keeps the index pages a turn touches.
+            // A 64 MiB page cache keeps the index pages a turn touches.
             .pragma("temp_store", "memory")
             .pragma("cache_size", "-65536");
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        if in_memory {
-            // One connection that lives as long as the store: an in-memory database vanishes
-            // with its last connection, and shared-cache locking does not honour busy_timeout.
-            let pool = SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(options)
-                .await?;
-            MIGRATOR.run(&pool).await?;
-            return Ok(SqliteStore {
-                _checkpointer: None,
-                writer: Writer::start(WriterConnection::Pooled(pool.clone())),
-                reader: pool,
-            });
-        }
-        if let Some(dir) = options.get_filename().parent() {
+        let path = options.get_filename().to_path_buf();
+        if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
                 tokio::fs::create_dir_all(dir)
                     .await
@@ -146,22 +164,22 @@ impl SqliteStore {
             .pragma("wal_autocheckpoint", "1000");
         let reader = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
-            .connect_with(options.clone())
+            .connect_with(options)
             .await?;
-        // Migrations run on a pool connection, before the writer task starts.
+        // Migrations run on a pool connection, before the writer starts.
         if let Err(first) = MIGRATOR.run(&reader).await {
             // Two processes opening a fresh file at once can both decide a migration is due;
             // the loser's transaction rolls back and a second pass finds it applied.
             tracing::debug!(error = %first, "sqlite migrations failed once; retrying");
             MIGRATOR.run(&reader).await?;
         }
-        // The write connection, owned by the writer task for the life of the store.
-        let writer = options.connect().await?;
+        let writer = Writer::start(&path, BUSY_TIMEOUT)?;
         let checkpoints = StopOnDrop(tokio::spawn(checkpointer(reader.clone())));
         Ok(SqliteStore {
-            _checkpointer: Some(Arc::new(checkpoints)),
+            _checkpointer: Arc::new(checkpoints),
+            _scratch: scratch,
             reader,
-            writer: Writer::start(WriterConnection::Owned(writer)),
+            writer,
         })
     }
 
@@ -327,107 +345,6 @@ fn push_log_filters(qb: &mut QueryBuilder<'_, Sqlite>, q: &LogQuery) {
 }
 
 /// One attempt's writes (the caller owns the transaction); false for an unknown delivery.
-/// Apply finished attempts: each delivery's new status, and one attempt row for every
-/// delivery still there. Delivered events (nearly all, under load) take one UPDATE per 500 and
-/// their attempt rows one multi-row INSERT per 1,000; retries and dead letters go one by one.
-/// Returns how many of the deliveries were found.
-async fn apply_attempts(
-    conn: &mut sqlx::SqliteConnection,
-    batch: &[(Attempt, AttemptOutcome)],
-    now: i64,
-) -> Result<u64> {
-    let mut found: std::collections::HashSet<String> = std::collections::HashSet::new();
-    let delivered: Vec<&str> = batch
-        .iter()
-        .filter(|(_, o)| matches!(o, AttemptOutcome::Delivered))
-        .map(|(a, _)| a.delivery_id.as_str())
-        .collect();
-    for chunk in delivered.chunks(500) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, \
-             lease_until = NULL, updated_at = ",
-        );
-        qb.push_bind(now).push(" WHERE id IN (");
-        let mut list = qb.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
-        }
-        qb.push(") RETURNING id");
-        let ids: Vec<String> = qb.build_query_scalar().fetch_all(&mut *conn).await?;
-        found.extend(ids);
-    }
-    // A delivered event stays delivered, even if a slower worker whose lease ran out
-    // reports a failure afterwards.
-    for (attempt, outcome) in batch {
-        let r = match outcome {
-            AttemptOutcome::Delivered => continue,
-            AttemptOutcome::RetryAt(at) => sqlx::query(
-                "UPDATE deliveries SET status = CASE WHEN status = 'delivered' THEN status \
-                 ELSE 'failed' END, due_at = CASE WHEN status = 'delivered' THEN due_at \
-                 ELSE ?3 END, attempts = attempts + 1, lease_until = NULL, updated_at = ?2 \
-                 WHERE id = ?1",
-            )
-            .bind(&attempt.delivery_id)
-            .bind(now)
-            .bind(micros(*at)),
-            AttemptOutcome::Dead => sqlx::query(
-                "UPDATE deliveries SET status = CASE WHEN status = 'delivered' THEN status \
-                 ELSE 'dead' END, attempts = attempts + 1, lease_until = NULL, updated_at = ?2 \
-                 WHERE id = ?1",
-            )
-            .bind(&attempt.delivery_id)
-            .bind(now),
-        }
-        .execute(&mut *conn)
-        .await?;
-        if r.rows_affected() > 0 {
-            found.insert(attempt.delivery_id.clone());
-        }
-    }
-    let rows: Vec<&Attempt> = batch
-        .iter()
-        .map(|(a, _)| a)
-        .filter(|a| found.contains(&a.delivery_id))
-        .collect();
-    // 6 parameters a row: far below SQLite's 32,766-parameter limit.
-    for chunk in rows.chunks(1000) {
-        let mut qb =
-            QueryBuilder::<Sqlite>::new(format!("INSERT INTO delivery_attempts ({ATTEMPT_COLS}) "));
-        qb.push_values(chunk, |mut row, a| {
-            row.push_bind(a.delivery_id.as_str())
-                .push_bind(micros(a.at))
-                .push_bind(a.status_code)
-                .push_bind(a.latency_ms)
-                .push_bind(a.response_body.as_deref())
-                .push_bind(a.error.as_deref());
-        });
-        qb.build().execute(&mut *conn).await?;
-    }
-    Ok(found.len() as u64)
-}
-
-async fn insert_call(conn: &mut sqlx::SqliteConnection, c: &WebhookCallRecord) -> Result<()> {
-    sqlx::query(&format!(
-        "INSERT INTO webhook_calls ({CALL_COLS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-    ))
-    .bind(&c.id)
-    .bind(micros(c.at))
-    .bind(&c.assistant_id)
-    .bind(&c.environment_id)
-    .bind(&c.session_id)
-    .bind(&c.kind)
-    .bind(&c.url)
-    .bind(c.status_code)
-    .bind(c.latency_ms)
-    .bind(&c.error)
-    .bind(&c.request_body)
-    .bind(&c.response_body)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -444,26 +361,24 @@ impl Store for SqliteStore {
         let context = json_text(&s.context)?;
         let s = s.clone();
         self.writer
-            .transaction(move |conn| {
-                Box::pin(async move {
-                    sqlx::query(
-                        "INSERT INTO sessions (id, assistant_id, environment_id, context, \
-                         created_at, last_active, timeout_secs, expires_at, version) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    )
-                    .bind(&s.id)
-                    .bind(&s.assistant_id)
-                    .bind(&s.environment_id)
-                    .bind(context)
-                    .bind(micros(s.created_at))
-                    .bind(micros(s.last_active))
-                    .bind(timeout)
-                    .bind(micros(expiry(s.last_active, timeout)))
-                    .bind(s.version)
-                    .execute(conn)
-                    .await?;
-                    Ok(())
-                })
+            .transaction(move |tx| {
+                tx.prepare_cached(
+                    "INSERT INTO sessions (id, assistant_id, environment_id, context, \
+                     created_at, last_active, timeout_secs, expires_at, version) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?
+                .execute(rusqlite::params![
+                    s.id,
+                    s.assistant_id,
+                    s.environment_id,
+                    context,
+                    micros(s.created_at),
+                    micros(s.last_active),
+                    timeout,
+                    micros(expiry(s.last_active, timeout)),
+                    s.version
+                ])?;
+                Ok(())
             })
             .await
     }
@@ -489,29 +404,22 @@ impl Store for SqliteStore {
     async fn delete_session(&self, assistant_id: &str, session_id: &str) -> Result<bool> {
         let (assistant_id, session_id) = (assistant_id.to_owned(), session_id.to_owned());
         self.writer
-            .transaction(move |conn| {
-                Box::pin(async move {
-                    let r = sqlx::query("DELETE FROM sessions WHERE id = ?1 AND assistant_id = ?2")
-                        .bind(session_id)
-                        .bind(assistant_id)
-                        .execute(conn)
-                        .await?;
-                    Ok(r.rows_affected() > 0)
-                })
+            .transaction(move |tx| {
+                let n = tx
+                    .prepare_cached("DELETE FROM sessions WHERE id = ?1 AND assistant_id = ?2")?
+                    .execute(rusqlite::params![session_id, assistant_id])?;
+                Ok(n > 0)
             })
             .await
     }
 
     async fn sweep_expired(&self, now: DateTime<Utc>) -> Result<u64> {
         self.writer
-            .transaction(move |conn| {
-                Box::pin(async move {
-                    let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?1")
-                        .bind(micros(now))
-                        .execute(conn)
-                        .await?;
-                    Ok(r.rows_affected())
-                })
+            .transaction(move |tx| {
+                let n = tx
+                    .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+                    .execute([micros(now)])?;
+                Ok(n as u64)
             })
             .await
     }
@@ -571,23 +479,16 @@ impl Store for SqliteStore {
     async fn delete_customer_data(&self, customer_id: &str) -> Result<u64> {
         let customer_id = customer_id.to_owned();
         self.writer
-            .transaction(move |conn| {
-                Box::pin(async move {
-                    // The outbox rows carry the log record in their body: delete them with the
-                    // logs (any status; attempts go by cascade).
-                    sqlx::query(
-                        "DELETE FROM deliveries WHERE log_id IN \
-                         (SELECT log_id FROM logs WHERE customer_id = ?1)",
-                    )
-                    .bind(&customer_id)
-                    .execute(&mut *conn)
-                    .await?;
-                    let r = sqlx::query("DELETE FROM logs WHERE customer_id = ?1")
-                        .bind(&customer_id)
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(r.rows_affected())
-                })
+            .transaction(move |tx| {
+                // The outbox rows carry the log record in their body: delete them with the
+                // logs (any status; attempts go by cascade).
+                tx.execute(
+                    "DELETE FROM deliveries WHERE log_id IN \
+                     (SELECT log_id FROM logs WHERE customer_id = ?1)",
+                    [&customer_id],
+                )?;
+                let n = tx.execute("DELETE FROM logs WHERE customer_id = ?1", [&customer_id])?;
+                Ok(n as u64)
             })
             .await
     }
@@ -603,38 +504,39 @@ impl Store for SqliteStore {
         }
         let mut claimed = self
             .writer
-            .transaction(move |conn| {
-                Box::pin(async move {
-                    // Only each session's head (lowest open sequence) is eligible, so one
-                    // session never has two events in flight and its events go out in order.
-                    // Ordered by due_at alone, so the scan follows the open-by-due index and
-                    // stops at the limit: a backlog of thousands costs a claim no more than an
-                    // empty outbox (INDEXED BY: without statistics the planner would take the
-                    // status index and sort every open row).
-                    let rows = sqlx::query(&format!(
-                        "UPDATE deliveries SET lease_until = ?2, updated_at = ?1 WHERE id IN ( \
-                           SELECT d.id FROM deliveries d INDEXED BY deliveries_open_by_due \
-                           WHERE d.status IN ('pending', 'failed') AND d.due_at <= ?1 \
-                             AND (d.lease_until IS NULL OR d.lease_until <= ?1) \
-                             AND NOT EXISTS (SELECT 1 FROM deliveries e \
-                               WHERE e.session_id = d.session_id \
-                                 AND e.status IN ('pending', 'failed') \
-                                 AND e.sequence < d.sequence) \
-                           ORDER BY d.due_at LIMIT ?3) \
-                         RETURNING {DELIVERY_COLS}"
-                    ))
-                    .bind(micros(now))
-                    .bind(micros(lease_end(now, lease)))
-                    .bind(i64::from(limit))
-                    .fetch_all(&mut *conn)
-                    .await?;
-                    let mut claimed = rows
-                        .iter()
-                        .map(delivery_from_row)
-                        .collect::<Result<Vec<_>>>()?;
-                    with_log_bodies(&mut *conn, &mut claimed).await?;
-                    Ok(claimed)
-                })
+            .transaction(move |tx| {
+                // Only each session's head (lowest open sequence) is eligible, so one session
+                // never has two events in flight and its events go out in order. Ordered by
+                // due_at alone, so the scan follows the open-by-due index and stops at the
+                // limit: a backlog of thousands costs a claim no more than an empty outbox
+                // (INDEXED BY: without statistics the planner would take the status index and
+                // sort every open row).
+                let mut claim = tx.prepare_cached(&format!(
+                    "UPDATE deliveries SET lease_until = ?2, updated_at = ?1 WHERE id IN ( \
+                       SELECT d.id FROM deliveries d INDEXED BY deliveries_open_by_due \
+                       WHERE d.status IN ('pending', 'failed') AND d.due_at <= ?1 \
+                         AND (d.lease_until IS NULL OR d.lease_until <= ?1) \
+                         AND NOT EXISTS (SELECT 1 FROM deliveries e \
+                           WHERE e.session_id = d.session_id \
+                             AND e.status IN ('pending', 'failed') \
+                             AND e.sequence < d.sequence) \
+                       ORDER BY d.due_at LIMIT ?3) \
+                     RETURNING {DELIVERY_COLS}"
+                ))?;
+                let mut claimed = claim
+                    .query_map(
+                        rusqlite::params![
+                            micros(now),
+                            micros(lease_end(now, lease)),
+                            i64::from(limit)
+                        ],
+                        writer::delivery_from_row,
+                    )?
+                    .collect::<std::result::Result<Vec<_>, _>>()?
+                    .into_iter()
+                    .collect::<Result<Vec<_>>>()?;
+                writer::with_log_bodies(tx, &mut claimed)?;
+                Ok(claimed)
             })
             .await?;
         claimed.sort_by(|a, b| {
@@ -659,9 +561,7 @@ impl Store for SqliteStore {
         }
         let batch = batch.to_vec();
         self.writer
-            .transaction(move |conn| {
-                Box::pin(async move { apply_attempts(conn, &batch, micros(Utc::now())).await })
-            })
+            .transaction(move |tx| writer::apply_attempts(tx, &batch, micros(Utc::now())))
             .await
     }
 
@@ -709,19 +609,14 @@ impl Store for SqliteStore {
     async fn retry_delivery(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
         let id = id.to_owned();
         self.writer
-            .transaction(move |conn| {
-                Box::pin(async move {
-                    // The lease is left alone: if an attempt is in flight, the retry waits.
-                    let r = sqlx::query(
-                        "UPDATE deliveries SET status = 'pending', due_at = ?2, updated_at = ?2 \
-                         WHERE id = ?1",
-                    )
-                    .bind(id)
-                    .bind(micros(now))
-                    .execute(conn)
-                    .await?;
-                    Ok(r.rows_affected() > 0)
-                })
+            .transaction(move |tx| {
+                // The lease is left alone: if an attempt is in flight, the retry waits for it.
+                let n = tx.execute(
+                    "UPDATE deliveries SET status = 'pending', due_at = ?2, updated_at = ?2 \
+                     WHERE id = ?1",
+                    rusqlite::params![id, micros(now)],
+                )?;
+                Ok(n > 0)
             })
             .await
     }
@@ -733,19 +628,13 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<u64> {
         self.writer
-            .transaction(move |conn| {
-                Box::pin(async move {
-                    let r = sqlx::query(
-                        "UPDATE deliveries SET status = 'pending', due_at = ?3, updated_at = ?3 \
-                         WHERE status = ?1 AND (?2 IS NULL OR created_at >= ?2)",
-                    )
-                    .bind(status.as_str())
-                    .bind(since.map(micros))
-                    .bind(micros(now))
-                    .execute(conn)
-                    .await?;
-                    Ok(r.rows_affected())
-                })
+            .transaction(move |tx| {
+                let n = tx.execute(
+                    "UPDATE deliveries SET status = 'pending', due_at = ?3, updated_at = ?3 \
+                     WHERE status = ?1 AND (?2 IS NULL OR created_at >= ?2)",
+                    rusqlite::params![status.as_str(), since.map(micros), micros(now)],
+                )?;
+                Ok(n as u64)
             })
             .await
     }
@@ -771,7 +660,7 @@ impl Store for SqliteStore {
     async fn record_webhook_call(&self, c: &WebhookCallRecord) -> Result<()> {
         let c = c.clone();
         self.writer
-            .transaction(move |conn| Box::pin(async move { insert_call(conn, &c).await }))
+            .transaction(move |tx| writer::insert_call(tx, &c))
             .await
     }
 

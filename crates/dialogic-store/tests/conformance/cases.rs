@@ -1355,6 +1355,11 @@ pub async fn record_attempts_in_one_batch(h: &Harness) {
     assert_eq!(s.record_attempts(&batch).await.unwrap(), 3);
     assert_eq!(s.record_attempts(&[]).await.unwrap(), 0);
     assert_eq!(status_of(s, "b1").await, DeliveryStatus::Delivered);
+    let (b1, attempts) = s.get_delivery("b1").await.unwrap().unwrap();
+    assert_eq!(
+        (b1.attempts, b1.lease_until, attempts),
+        (1, None, vec![attempt("b1", t(2), Some(200))])
+    );
     let (b2, attempts) = s.get_delivery("b2").await.unwrap().unwrap();
     assert_eq!(
         (b2.status, b2.due_at, b2.lease_until),

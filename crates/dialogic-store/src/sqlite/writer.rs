@@ -134,11 +134,42 @@ enum Job {
         turn: Box<PreparedTurn>,
         reply: oneshot::Sender<Result<()>>,
     },
-    Other(Work),
+    Other(Box<dyn Work>),
 }
 
-/// A write transaction's body, run by the writer thread on its connection.
-type Work = Box<dyn FnOnce(&mut Connection) + Send>;
+/// A write other than a turn, run in the writer's transaction of the moment.
+trait Work: Send {
+    /// Run against the open transaction, keeping the value for [`Work::answer`]. May run
+    /// again (in a transaction of its own) if the shared one failed.
+    fn run(&mut self, tx: &rusqlite::Transaction<'_>) -> Result<()>;
+    /// Answer the caller: the kept value once its transaction has committed, else the error.
+    fn answer(self: Box<Self>, committed: Result<()>);
+}
+
+/// A [`Work`] made of a closure and the caller's reply channel.
+struct Typed<T, F> {
+    work: F,
+    value: Option<T>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<T, F> Work for Typed<T, F>
+where
+    T: Send,
+    F: Fn(&rusqlite::Transaction<'_>) -> Result<T> + Send,
+{
+    fn run(&mut self, tx: &rusqlite::Transaction<'_>) -> Result<()> {
+        self.value = Some((self.work)(tx)?);
+        Ok(())
+    }
+
+    fn answer(self: Box<Self>, committed: Result<()>) {
+        let Typed { value, reply, .. } = *self;
+        let outcome = committed.and_then(|()| value.ok_or_else(writer_gone));
+        // The caller may have stopped waiting; nothing to do then.
+        let _ = reply.send(outcome);
+    }
+}
 
 /// The sending side, held by the store; the writer thread ends when every clone is dropped.
 #[derive(Debug, Clone)]
@@ -172,16 +203,20 @@ impl Writer {
         answer.await.map_err(|_| writer_gone())?
     }
 
-    /// Run `work` in a `BEGIN IMMEDIATE` transaction of its own on the writer's connection:
-    /// committed when it returns `Ok`, rolled back when it returns `Err`.
+    /// Run `work` in the writer's transaction (shared with the turns and other writes queued
+    /// at the same moment, so they cost one commit): its value is returned once that has
+    /// committed. If the shared transaction fails, `work` runs again in one of its own, so
+    /// it must give the same result when run twice.
     pub(super) async fn transaction<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T> + Send + 'static,
+        F: Fn(&rusqlite::Transaction<'_>) -> Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job: Work = Box::new(move |conn| {
-            let _ = reply.send(in_transaction(conn, work));
+        let job: Box<dyn Work> = Box::new(Typed {
+            work,
+            value: None,
+            reply,
         });
         self.tx
             .send(Job::Other(job))
@@ -204,16 +239,6 @@ fn open(path: &Path, busy_timeout: Duration) -> Result<Connection> {
     Ok(conn)
 }
 
-fn in_transaction<T, F>(conn: &mut Connection, work: F) -> Result<T>
-where
-    F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
-{
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let value = work(&tx)?;
-    tx.commit()?;
-    Ok(value)
-}
-
 fn writer_gone() -> StoreError {
     StoreError::Database(Box::new(std::io::Error::other(
         "the sqlite writer has stopped",
@@ -223,7 +248,7 @@ fn writer_gone() -> StoreError {
 fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
     let mut turns: Vec<(Box<PreparedTurn>, oneshot::Sender<Result<()>>)> =
         Vec::with_capacity(MAX_BATCH);
-    let mut others: Vec<Work> = Vec::new();
+    let mut others: Vec<Box<dyn Work>> = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         let mut next = Some(first);
         while let Some(job) = next.take() {
@@ -235,53 +260,62 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 next = rx.try_recv().ok();
             }
         }
-        if !turns.is_empty() {
-            commit_turns(&mut conn, &mut turns);
-        }
-        for work in others.drain(..) {
-            work(&mut conn);
-        }
+        commit_all(&mut conn, &mut turns, &mut others);
     }
 }
 
-/// Commit the queued turns in one transaction, answering each caller once it has committed.
-/// If a statement fails, the batch is rolled back and each turn retried in a transaction of
-/// its own, so every caller gets its own true result. (No savepoint per turn: in WAL mode a
-/// savepoint copies every page it touches into a statement journal, which measured 1.8x the
-/// SQLite time per turn.)
-fn commit_turns(
+/// Commit the queued turns and other writes in ONE transaction, answering each caller once
+/// it has committed. If a statement fails, everything is rolled back and each turn and each
+/// write is retried in a transaction of its own, so every caller gets its own true result.
+/// (No savepoint per turn: in WAL mode a savepoint copies every page it touches into a
+/// statement journal, which measured 1.8x the SQLite time per turn.)
+fn commit_all(
     conn: &mut Connection,
     turns: &mut Vec<(Box<PreparedTurn>, oneshot::Sender<Result<()>>)>,
+    others: &mut Vec<Box<dyn Work>>,
 ) {
-    match commit_batch(conn, turns.iter().map(|(t, _)| &**t)) {
+    match commit_batch(conn, turns.iter().map(|(t, _)| &**t), others) {
         Ok(outcomes) => {
             for ((_, reply), outcome) in turns.drain(..).zip(outcomes) {
                 // The caller may have stopped waiting; nothing to do then.
                 let _ = reply.send(outcome);
             }
+            for work in others.drain(..) {
+                work.answer(Ok(()));
+            }
         }
         Err(e) => {
-            tracing::warn!(error = %e, turns = turns.len(), "group commit failed; committing turns one by one");
+            tracing::warn!(error = %e, turns = turns.len(), writes = others.len(), "group commit failed; committing each write on its own");
             for (turn, reply) in turns.drain(..) {
-                let outcome = commit_batch(conn, std::iter::once(&*turn))
+                let outcome = commit_batch(conn, std::iter::once(&*turn), &mut [])
                     .and_then(|mut o| o.pop().unwrap_or(Ok(())));
                 let _ = reply.send(outcome);
+            }
+            for mut work in others.drain(..) {
+                let committed =
+                    commit_batch(conn, std::iter::empty(), std::slice::from_mut(&mut work));
+                work.answer(committed.map(drop));
             }
         }
     }
 }
 
-/// `Err` = a statement failed (nothing committed); `Ok` = one outcome per turn, where a
-/// turn whose session changed underneath it is a `Conflict` with none of its rows written.
+/// The turns, then the other writes, in one transaction. `Err` = a statement failed (nothing
+/// committed); `Ok` = one outcome per turn, where a turn whose session changed underneath it
+/// is a `Conflict` with none of its rows written.
 fn commit_batch<'t>(
     conn: &mut Connection,
     turns: impl Iterator<Item = &'t PreparedTurn>,
+    others: &mut [Box<dyn Work>],
 ) -> Result<Vec<Result<()>>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let now = micros(Utc::now());
     let mut outcomes = Vec::with_capacity(MAX_BATCH);
     for turn in turns {
         outcomes.push(apply(&tx, turn, now)?);
+    }
+    for work in others.iter_mut() {
+        work.run(&tx)?;
     }
     tx.commit()?;
     Ok(outcomes)

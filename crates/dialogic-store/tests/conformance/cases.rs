@@ -1397,3 +1397,66 @@ pub async fn delivery_bodies_explicit_and_from_the_log(h: &Harness) {
     let (got, _) = s.get_delivery("logged").await.unwrap().unwrap();
     assert_eq!(got.body, logged_body);
 }
+
+/// Writes of different kinds racing (turns, session creations, webhook call records), some of
+/// them failing (a session id taken twice): each caller gets its own true result, and every
+/// write that succeeded is stored.
+pub async fn concurrent_writes_of_every_kind_with_failures(h: &Harness) {
+    let s = &h.store;
+    s.create_session(&session("taken", "a1", t(0), 3600))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..30_i64 {
+        let store = s.clone();
+        tasks.push(tokio::spawn(async move {
+            match i % 3 {
+                0 => {
+                    let id = if i % 2 == 0 {
+                        "taken".to_owned()
+                    } else {
+                        format!("s{i}")
+                    };
+                    let r = store.create_session(&session(&id, "a1", t(0), 3600)).await;
+                    (id, r)
+                }
+                1 => {
+                    let id = format!("turn{i}");
+                    let r = store
+                        .commit_turn(&stateless_turn(&id, &format!("sess{i}"), None, i))
+                        .await;
+                    (id, r)
+                }
+                _ => {
+                    let id = format!("call{i}");
+                    let c = call(&id, i, "a1", "pre_message", Some(200));
+                    (id, store.record_webhook_call(&c).await)
+                }
+            }
+        }));
+    }
+    let (mut failed, mut ok) = (0, 0);
+    for task in tasks {
+        let (id, r) = task.await.unwrap();
+        match (id.as_str(), r) {
+            ("taken", Err(StoreError::Database(_))) => failed += 1,
+            ("taken", other) => panic!("a taken session id must fail: {other:?}"),
+            (_, Ok(())) => ok += 1,
+            (id, Err(e)) => panic!("{id} failed: {e:?}"),
+        }
+    }
+    assert_eq!((failed, ok), (5, 25));
+    for i in [3, 9, 15, 21, 27] {
+        assert!(s
+            .load_session("a1", &format!("s{i}"), t(1))
+            .await
+            .unwrap()
+            .is_some());
+    }
+    assert_eq!(all_logs(s, "a1").await.len(), 10);
+    let calls = s
+        .list_webhook_calls(&WebhookCallQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(calls.len(), 10);
+}

@@ -67,6 +67,7 @@ conformance!(
     concurrent_turns_with_failures_commit_the_rest,
     record_attempts_in_one_batch,
     delivery_bodies_explicit_and_from_the_log,
+    concurrent_writes_of_every_kind_with_failures,
 );
 
 mod sqlite_only {

@@ -42,6 +42,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// How long a statement waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_CONNECTIONS: u32 = 4;
+/// How often opening a database retries a step that lost a race with another process.
+const OPEN_ATTEMPTS: u64 = 6;
 
 const SESSION_COLS: &str =
     "id, assistant_id, environment_id, context, created_at, last_active, timeout_secs, version";
@@ -77,6 +79,28 @@ async fn checkpointer(pool: SqlitePool) {
                 return;
             }
             tracing::debug!(error = %e, "sqlite background checkpoint failed; retrying later");
+        }
+    }
+}
+
+/// Run a step of opening a database, again (up to `OPEN_ATTEMPTS` times, a little later each
+/// time) if it fails: it may have lost a race with another process setting up the same file.
+async fn retry_open<T, E, F, Fut>(step: &str, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, E>>,
+    E: Into<StoreError> + std::fmt::Display,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt < OPEN_ATTEMPTS => {
+                tracing::debug!(error = %e, attempt, step, "opening the sqlite database; retrying");
+                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+            }
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -162,18 +186,21 @@ impl SqliteStore {
             // A longer WAL (4,000 or 20,000 pages) measured 5 % more messages/s but a p99 of
             // 20-31 ms instead of 8 ms (bench/compare.sh's no-hook case).
             .pragma("wal_autocheckpoint", "1000");
-        let reader = SqlitePoolOptions::new()
-            .max_connections(READ_CONNECTIONS)
-            .connect_with(options)
-            .await?;
+        // Several processes opening a fresh file at once race to set it up: the journal mode
+        // switch and the migrations of the losers fail at once ("database is locked", without
+        // waiting) and a later try finds the work done.
+        let reader = retry_open("connecting", || {
+            SqlitePoolOptions::new()
+                .max_connections(READ_CONNECTIONS)
+                .connect_with(options.clone())
+        })
+        .await?;
         // Migrations run on a pool connection, before the writer starts.
-        if let Err(first) = MIGRATOR.run(&reader).await {
-            // Two processes opening a fresh file at once can both decide a migration is due;
-            // the loser's transaction rolls back and a second pass finds it applied.
-            tracing::debug!(error = %first, "sqlite migrations failed once; retrying");
-            MIGRATOR.run(&reader).await?;
-        }
-        let writer = Writer::start(&path, BUSY_TIMEOUT)?;
+        retry_open("migrating", || MIGRATOR.run(&reader)).await?;
+        let writer = retry_open("opening the writer", || async {
+            Writer::start(&path, BUSY_TIMEOUT)
+        })
+        .await?;
         let checkpoints = StopOnDrop(tokio::spawn(checkpointer(reader.clone())));
         Ok(SqliteStore {
             _checkpointer: Arc::new(checkpoints),

@@ -10,7 +10,7 @@ use dialogic_nlu::AnalyzeContext;
 use dialogic_webhook::{Client, OutboundRequest, Target};
 use serde_json::{Map, Value};
 
-use super::context::option_flag;
+use super::context::{option_flag, value_at};
 use super::hooks::{call_error_message, CallScope};
 use super::record::{CallFacts, CallLog};
 use crate::config::DIALOG_WEBHOOK_BUDGET;
@@ -36,8 +36,7 @@ pub async fn run(
     let text = input.get("text").and_then(Value::as_str).unwrap_or("");
     let supplied_intents = input.get("intents").and_then(Value::as_array).cloned();
     let supplied_entities = input.get("entities").and_then(Value::as_array).cloned();
-    let reference_time = context
-        .pointer("/global/system/reference_time")
+    let reference_time = value_at(&context, &["global", "system", "reference_time"])
         .and_then(Value::as_str)
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .map(|d| d.with_timezone(&Utc))
@@ -45,9 +44,8 @@ pub async fn run(
     let (intents, entities) = match (supplied_intents, supplied_entities) {
         (Some(i), Some(e)) => (i, e),
         (i, e) => {
-            let timezone = context
-                .pointer("/global/system/timezone")
-                .and_then(Value::as_str);
+            let timezone =
+                value_at(&context, &["global", "system", "timezone"]).and_then(Value::as_str);
             let analysis = env.nlu.analyze(
                 text,
                 &AnalyzeContext {

@@ -211,17 +211,15 @@ async fn turn(
         }
     }
 
-    let ctx_in = request["context"].clone();
     let size_in = if session.is_some() {
-        size_of(&ctx_in)
+        size_of(&request["context"])
     } else {
         0
     };
     let out = dialog_turn::run(
         &state.client,
         env,
-        &request,
-        ctx_in,
+        &mut request,
         now,
         &scope,
         calls,

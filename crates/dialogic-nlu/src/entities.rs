@@ -532,11 +532,7 @@ impl EntityRecognizer {
                 // A word of n letters may differ by `allowed_edits(n)` at most, so deletion
                 // variants deeper than that can never lead to a match.
                 if chars[i].len() <= 32 && allowed_edits(chars[i].len()) > 0 {
-                    for variant in deletions(&chars[i], allowed_edits(chars[i].len())) {
-                        if let Some(ids) = self.fuzzy_first.get(&variant) {
-                            candidates.extend(ids);
-                        }
-                    }
+                    self.deletion_candidates(&chars[i], &mut candidates);
                 }
                 if let Some(ids) = stems.get(i).and_then(|st| self.fuzzy_stem_first.get(st)) {
                     candidates.extend(ids);
@@ -582,6 +578,34 @@ impl EntityRecognizer {
             }
         }
         found
+    }
+
+    /// Adds the fuzzy phrases whose first word shares a deletion variant with `word` (the
+    /// symmetric-deletion index lookup), some more than once.
+    fn deletion_candidates(&self, word: &[char], candidates: &mut Vec<usize>) {
+        let d = allowed_edits(word.len());
+        if d != 1 {
+            for variant in deletions(word, d) {
+                if let Some(ids) = self.fuzzy_first.get(&variant) {
+                    candidates.extend(ids);
+                }
+            }
+            return;
+        }
+        // The word and its one-letter deletions, built in one buffer.
+        let mut variant = String::with_capacity(word.len() * 4);
+        for skip in std::iter::once(None).chain((0..word.len()).map(Some)) {
+            variant.clear();
+            variant.extend(
+                word.iter()
+                    .enumerate()
+                    .filter(|&(k, _)| Some(k) != skip)
+                    .map(|(_, c)| c),
+            );
+            if let Some(ids) = self.fuzzy_first.get(variant.as_str()) {
+                candidates.extend(ids);
+            }
+        }
     }
 
     /// Recognise dictionary, fuzzy, contextual and pattern entities in `text`.
@@ -937,6 +961,29 @@ mod tests {
     fn feature_tokens_name_entity_and_value() {
         let r = sizes();
         assert_eq!(r.feature_tokens("huge"), vec!["@size", "@size:large"]);
+    }
+
+    #[test]
+    fn one_deletion_candidates_are_those_of_the_deletion_variants() {
+        let r = sizes();
+        for word in [
+            "yorkk", "newy", "muich", "munich", "abcd", "aaaa", "münchen",
+        ] {
+            let chars: Vec<char> = word.chars().collect();
+            let mut fast = Vec::new();
+            r.deletion_candidates(&chars, &mut fast);
+            let mut slow: Vec<usize> = deletions(&chars, 1)
+                .iter()
+                .filter_map(|v| r.fuzzy_first.get(v))
+                .flatten()
+                .copied()
+                .collect();
+            for v in [&mut fast, &mut slow] {
+                v.sort_unstable();
+                v.dedup();
+            }
+            assert_eq!(fast, slow, "{word}");
+        }
     }
 
     #[test]

@@ -626,7 +626,7 @@ impl EntityRecognizer {
         let mut out = Vec::new();
         for m in matches {
             let def = &self.entities[m.entity];
-            let literal = char_slice(&text, m.location.0, m.location.1);
+            let literal = char_slice(text, m.location.0, m.location.1);
             let value = match m.value {
                 Some(v) => def.values[v].clone(),
                 None => literal.clone(),

@@ -245,6 +245,11 @@ impl Turn<'_> {
             }
         }
     }
+    /// The turn's input, handed back at the end (the server logs the request it came from,
+    /// so it need not keep a copy).
+    pub fn into_input(self) -> TurnInput {
+        self.input
+    }
     /// Hand back the result of the last [`Poll::Webhook`]: Ok(any JSON) or Err(reason).
     /// Ignored when no webhook call is pending.
     pub fn resume(&mut self, result: Result<Value, String>) {

@@ -14,6 +14,7 @@
 //! - Contextual entities: phrases annotated in examples are recognised as that entity, with the
 //!   phrase itself as value, when the entity has no dictionary value for them.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use regex::Regex;
@@ -451,8 +452,13 @@ impl EntityRecognizer {
         if self.phrases.is_empty() {
             return Vec::new();
         }
+        self.tokens_of(&self.dictionary_matches(text, false))
+    }
+
+    /// `@entity` and `@entity:value` of each match.
+    fn tokens_of(&self, matches: &[RawMatch]) -> Vec<String> {
         let mut out = Vec::new();
-        for m in self.dictionary_matches(text, false) {
+        for m in matches {
             let name = &self.entities[m.entity].name;
             out.push(format!("@{name}"));
             if let Some(v) = m.value {
@@ -462,8 +468,34 @@ impl EntityRecognizer {
         out
     }
 
+    /// Scan `text` once for both [`Self::feature_tokens`] and [`Self::recognize`]: the
+    /// exact matches are the fuzzy scan's matches without edits, resolved on their own.
+    pub fn scan<'t>(&self, text: &'t str) -> Scan<'t> {
+        let cut = truncated(text);
+        if self.phrases.is_empty() || cut.len() < text.len() {
+            // Features read the whole input, entities its first MAX_INPUT_CHARS: scan twice.
+            return Scan {
+                feature_tokens: self.feature_tokens(text),
+                matches: self.dictionary_matches(&cut, true),
+                text: cut,
+            };
+        }
+        let found = self.raw_dictionary_matches(text, true);
+        let exact: Vec<RawMatch> = found.iter().filter(|m| m.edits == 0).cloned().collect();
+        Scan {
+            feature_tokens: self.tokens_of(&resolve(exact)),
+            matches: resolve(found),
+            text: cut,
+        }
+    }
+
     /// Dictionary matches over normalised tokens: `(phrase, token range, edits)`.
     fn dictionary_matches(&self, text: &str, fuzzy: bool) -> Vec<RawMatch> {
+        resolve(self.raw_dictionary_matches(text, fuzzy))
+    }
+
+    /// Every dictionary match, overlapping ones included, in scan order.
+    fn raw_dictionary_matches(&self, text: &str, fuzzy: bool) -> Vec<RawMatch> {
         let norm = Normalized::new(text);
         let toks = tokenize(&norm);
         let keys: Vec<String> = toks.iter().map(|t| key(&t.text, self.english)).collect();
@@ -500,11 +532,7 @@ impl EntityRecognizer {
                 // A word of n letters may differ by `allowed_edits(n)` at most, so deletion
                 // variants deeper than that can never lead to a match.
                 if chars[i].len() <= 32 && allowed_edits(chars[i].len()) > 0 {
-                    for variant in deletions(&chars[i], allowed_edits(chars[i].len())) {
-                        if let Some(ids) = self.fuzzy_first.get(&variant) {
-                            candidates.extend(ids);
-                        }
-                    }
+                    self.deletion_candidates(&chars[i], &mut candidates);
                 }
                 if let Some(ids) = stems.get(i).and_then(|st| self.fuzzy_stem_first.get(st)) {
                     candidates.extend(ids);
@@ -549,33 +577,56 @@ impl EntityRecognizer {
                 }
             }
         }
-        // Per entity: longest first, then exact before fuzzy; drop overlapping shorter ones.
-        found.sort_by(|a, b| {
-            (b.end - b.start)
-                .cmp(&(a.end - a.start))
-                .then(a.edits.cmp(&b.edits))
-                .then(a.start.cmp(&b.start))
-        });
-        let mut kept: Vec<RawMatch> = Vec::new();
-        for m in found {
-            let clash = kept
-                .iter()
-                .any(|k| k.entity == m.entity && k.start < m.end && m.start < k.end);
-            if !clash {
-                kept.push(m);
+        found
+    }
+
+    /// Adds the fuzzy phrases whose first word shares a deletion variant with `word` (the
+    /// symmetric-deletion index lookup), some more than once.
+    fn deletion_candidates(&self, word: &[char], candidates: &mut Vec<usize>) {
+        let d = allowed_edits(word.len());
+        if d != 1 {
+            for variant in deletions(word, d) {
+                if let Some(ids) = self.fuzzy_first.get(&variant) {
+                    candidates.extend(ids);
+                }
+            }
+            return;
+        }
+        // The word and its one-letter deletions, built in one buffer.
+        let mut variant = String::with_capacity(word.len() * 4);
+        for skip in std::iter::once(None).chain((0..word.len()).map(Some)) {
+            variant.clear();
+            variant.extend(
+                word.iter()
+                    .enumerate()
+                    .filter(|&(k, _)| Some(k) != skip)
+                    .map(|(_, c)| c),
+            );
+            if let Some(ids) = self.fuzzy_first.get(variant.as_str()) {
+                candidates.extend(ids);
             }
         }
-        kept.sort_by_key(|m| m.start);
-        kept
     }
 
     /// Recognise dictionary, fuzzy, contextual and pattern entities in `text`.
     pub fn recognize(&self, text: &str) -> Vec<EntityMatch> {
-        let text: String = text.chars().take(MAX_INPUT_CHARS).collect();
+        let text = truncated(text);
+        let matches = self.dictionary_matches(&text, true);
+        self.entities_of(&text, matches)
+    }
+
+    /// [`Self::recognize`] of a scanned text.
+    pub fn recognize_scan(&self, scan: Scan<'_>) -> Vec<EntityMatch> {
+        self.entities_of(&scan.text, scan.matches)
+    }
+
+    /// The entity mentions of `text` (at most MAX_INPUT_CHARS): its resolved dictionary
+    /// `matches`, then its pattern matches.
+    fn entities_of(&self, text: &str, matches: Vec<RawMatch>) -> Vec<EntityMatch> {
         let mut out = Vec::new();
-        for m in self.dictionary_matches(&text, true) {
+        for m in matches {
             let def = &self.entities[m.entity];
-            let literal = char_slice(&text, m.location.0, m.location.1);
+            let literal = char_slice(text, m.location.0, m.location.1);
             let value = match m.value {
                 Some(v) => def.values[v].clone(),
                 None => literal.clone(),
@@ -594,7 +645,7 @@ impl EntityRecognizer {
                 extra: Map::new(),
             });
         }
-        out.extend(self.pattern_matches(&text));
+        out.extend(self.pattern_matches(text));
         out.sort_by_key(|e| e.location.0);
         out
     }
@@ -658,6 +709,47 @@ impl EntityRecognizer {
             .sum::<usize>()
             + self.patterns.len() * 4096
     }
+}
+
+/// Per entity: longest first, then exact before fuzzy; overlapping shorter ones dropped;
+/// in input order.
+fn resolve(mut found: Vec<RawMatch>) -> Vec<RawMatch> {
+    found.sort_by(|a, b| {
+        (b.end - b.start)
+            .cmp(&(a.end - a.start))
+            .then(a.edits.cmp(&b.edits))
+            .then(a.start.cmp(&b.start))
+    });
+    let mut kept: Vec<RawMatch> = Vec::new();
+    for m in found {
+        let clash = kept
+            .iter()
+            .any(|k| k.entity == m.entity && k.start < m.end && m.start < k.end);
+        if !clash {
+            kept.push(m);
+        }
+    }
+    kept.sort_by_key(|m| m.start);
+    kept
+}
+
+/// The first MAX_INPUT_CHARS characters of `text` (borrowed when it is no longer).
+fn truncated(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(MAX_INPUT_CHARS) {
+        Some((end, _)) => Cow::Owned(text[..end].to_owned()),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// One input's dictionary scan (see [`EntityRecognizer::scan`]).
+#[derive(Debug, Clone)]
+pub struct Scan<'t> {
+    /// The input, cut at MAX_INPUT_CHARS.
+    text: Cow<'t, str>,
+    /// Resolved matches, fuzzy ones included.
+    matches: Vec<RawMatch>,
+    /// `@entity` / `@entity:value` of the exact matches of the whole input.
+    pub feature_tokens: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -869,6 +961,58 @@ mod tests {
     fn feature_tokens_name_entity_and_value() {
         let r = sizes();
         assert_eq!(r.feature_tokens("huge"), vec!["@size", "@size:large"]);
+    }
+
+    #[test]
+    fn one_deletion_candidates_are_those_of_the_deletion_variants() {
+        let r = sizes();
+        for word in [
+            "yorkk", "newy", "muich", "munich", "abcd", "aaaa", "münchen",
+        ] {
+            let chars: Vec<char> = word.chars().collect();
+            let mut fast = Vec::new();
+            r.deletion_candidates(&chars, &mut fast);
+            let mut slow: Vec<usize> = deletions(&chars, 1)
+                .iter()
+                .filter_map(|v| r.fuzzy_first.get(v))
+                .flatten()
+                .copied()
+                .collect();
+            for v in [&mut fast, &mut slow] {
+                v.sort_unstable();
+                v.dedup();
+            }
+            assert_eq!(fast, slow, "{word}");
+        }
+    }
+
+    #[test]
+    fn one_scan_gives_the_feature_tokens_and_entities_of_two() {
+        let r = recognizer(json!([
+            {"entity": "size", "values": [
+                {"value": "large", "synonyms": ["big", "extra large", "huge"]},
+                {"value": "small", "synonyms": ["little"]}
+            ]},
+            {"entity": "city", "fuzzy_match": true, "values": [
+                {"value": "New York", "synonyms": ["NYC", "big apple"]},
+                {"value": "Munich", "synonyms": ["München"]},
+                {"value": "York"}
+            ]},
+            {"entity": "num", "values": [{"value": "n", "type": "patterns", "patterns": ["\\d+"]}]}
+        ]));
+        let long = "big ".repeat(MAX_INPUT_CHARS / 4) + "huge New York";
+        for text in [
+            "",
+            "huge",
+            "an extra large pizza in New Yrok or york, big apple",
+            "Nwe York and new york, little Munchen 42",
+            "big apple big aple large smal",
+            &long,
+        ] {
+            let scan = r.scan(text);
+            assert_eq!(scan.feature_tokens, r.feature_tokens(text), "{text}");
+            assert_eq!(r.recognize_scan(scan), r.recognize(text), "{text}");
+        }
     }
 
     #[test]

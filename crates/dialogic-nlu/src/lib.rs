@@ -47,7 +47,7 @@ use serde_json::{json, Value};
 use crate::classifier::TrainParams;
 use crate::distilled::StaticVectors;
 use crate::encoder::Encoder;
-use crate::entities::EntityRecognizer;
+use crate::entities::{EntityMatch, EntityRecognizer};
 use crate::intents::{Example, IntentConfig, IntentModel};
 use crate::system::SystemEntities;
 
@@ -427,12 +427,19 @@ impl Nlu {
 
     /// Intents only, as `(name, confidence)` sorted by confidence, at most 10.
     pub fn classify(&self, text: &str) -> Vec<(&str, f32)> {
+        if self.intents.is_none() {
+            return Vec::new();
+        }
+        self.classify_with(text, &self.entities.feature_tokens(text))
+    }
+
+    /// [`Self::classify`] with the input's entity feature tokens already found.
+    fn classify_with(&self, text: &str, extra: &[String]) -> Vec<(&str, f32)> {
         let Some(model) = &self.intents else {
             return Vec::new();
         };
-        let extra = self.entities.feature_tokens(text);
         let dense = self.dense.embed(text);
-        let conf = model.confidences(text, &extra, dense.as_deref());
+        let conf = model.confidences(text, extra, dense.as_deref());
         let mut ranked: Vec<(&str, f32)> =
             model.names().iter().map(String::as_str).zip(conf).collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -440,30 +447,40 @@ impl Nlu {
         ranked
     }
 
-    /// Intents and entities of one input.
+    /// Intents and entities of one input (the skill's dictionaries are scanned once for both).
     pub fn analyze(&self, text: &str, ctx: &AnalyzeContext<'_>) -> Analysis {
+        let scan = self.entities.scan(text);
+        let intents = intents_json(self.classify_with(text, &scan.feature_tokens));
+        let found = self.entities.recognize_scan(scan);
         Analysis {
-            intents: self.intents(text),
-            entities: self.entities(text, ctx),
+            intents,
+            entities: self.with_system_entities(found, text, ctx),
         }
     }
 
     /// Intents only (`[{"intent","confidence"}]`, sorted, at most 10): for a request that
     /// supplies its own entities, which skip recognition.
     pub fn intents(&self, text: &str) -> Vec<Value> {
-        self.classify(text)
-            .into_iter()
-            .map(|(name, c)| json!({"intent": name, "confidence": round4(c)}))
-            .collect()
+        intents_json(self.classify(text))
     }
 
     /// Entities only (skill and system entities, in input order): for a request that supplies
     /// its own intents.
     pub fn entities(&self, text: &str, ctx: &AnalyzeContext<'_>) -> Vec<Value> {
-        let mut entities = self.entities.recognize(text);
-        entities.extend(self.system.recognize(text, ctx));
-        entities::sort_and_resolve(&mut entities);
-        entities.into_iter().map(|e| e.to_json()).collect()
+        let found = self.entities.recognize(text);
+        self.with_system_entities(found, text, ctx)
+    }
+
+    /// The skill entities `found` in `text` and its system entities, resolved, as JSON.
+    fn with_system_entities(
+        &self,
+        mut found: Vec<EntityMatch>,
+        text: &str,
+        ctx: &AnalyzeContext<'_>,
+    ) -> Vec<Value> {
+        found.extend(self.system.recognize(text, ctx));
+        entities::sort_and_resolve(&mut found);
+        found.into_iter().map(|e| e.to_json()).collect()
     }
 
     /// Regex patterns of the skill's pattern entities that did not compile, as
@@ -482,6 +499,14 @@ impl Nlu {
     pub fn shared_memory_bytes(&self) -> usize {
         self.dense.shared_bytes()
     }
+}
+
+/// Ranked intents as Watson's `[{"intent","confidence"}]`.
+fn intents_json(ranked: Vec<(&str, f32)>) -> Vec<Value> {
+    ranked
+        .into_iter()
+        .map(|(name, c)| json!({"intent": name, "confidence": round4(c)}))
+        .collect()
 }
 
 /// Whether this build can run the encoder model (`ModelChoice::Encoder`): always, given the

@@ -65,10 +65,15 @@ pub fn ensure_shape(context: &mut Value, session_id: &str) {
         .or_insert_with(|| Value::Object(Map::new()));
 }
 
+/// `value[k1][k2]...` through object keys: what `Value::pointer` finds for a path of plain
+/// keys, without parsing the pointer and allocating each of its tokens.
+pub fn value_at<'v>(value: &'v Value, path: &[&str]) -> Option<&'v Value> {
+    path.iter().try_fold(value, |v, key| v.get(key))
+}
+
 /// `global.session_id` of a context, if it is a non-empty string.
 pub fn session_id_of(context: &Value) -> Option<&str> {
-    context
-        .pointer("/global/session_id")
+    value_at(context, &["global", "session_id"])
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
 }
@@ -91,8 +96,7 @@ pub fn apply_user_id(request: &mut Value, session_id: &str) -> String {
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_owned);
-    let in_context = request
-        .pointer("/context/global/system/user_id")
+    let in_context = value_at(request, &["context", "global", "system", "user_id"])
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_owned);
@@ -202,8 +206,7 @@ pub fn size_of(context: &Value) -> usize {
 
 /// A string option of `input.options`.
 pub fn option_flag(request: &Value, name: &str) -> bool {
-    request
-        .pointer(&format!("/input/options/{name}"))
+    value_at(request, &["input", "options", name])
         .and_then(Value::as_bool)
         .unwrap_or(false)
 }
@@ -235,6 +238,21 @@ mod tests {
         let mut r = json!({"context":{}});
         assert_eq!(apply_user_id(&mut r, "sid"), "sid");
         assert_eq!(r["user_id"], "sid");
+    }
+
+    #[test]
+    fn value_at_follows_object_keys_like_a_pointer() {
+        let v = json!({"a":{"b":{"c":1}},"l":[{"x":2}],"s":"t"});
+        for (path, pointer) in [
+            (&["a", "b", "c"][..], "/a/b/c"),
+            (&["a", "b"][..], "/a/b"),
+            (&["a", "x"][..], "/a/x"),
+            (&["s", "x"][..], "/s/x"),
+            (&["l", "x"][..], "/l/x"),
+            (&[][..], ""),
+        ] {
+            assert_eq!(value_at(&v, path), v.pointer(pointer), "{pointer}");
+        }
     }
 
     #[test]

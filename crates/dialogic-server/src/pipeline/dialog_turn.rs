@@ -10,65 +10,48 @@ use dialogic_nlu::AnalyzeContext;
 use dialogic_webhook::{Client, OutboundRequest, Target};
 use serde_json::{Map, Value};
 
-use super::context::option_flag;
+use super::context::{option_flag, value_at};
 use super::hooks::{call_error_message, CallScope};
 use super::record::{CallFacts, CallLog};
 use crate::config::DIALOG_WEBHOOK_BUDGET;
 use crate::registry::{auth_for, Environment};
 
 /// Run NLU and the dialog engine for `request` (after the pre-message webhook). Failed
-/// dialog webhook calls are added to `failures` (reported with `debug`).
+/// dialog webhook calls are added to `failures` (reported with `debug`). The request's `input`
+/// and `context` are lent to the engine, not copied: they are back in place when it returns.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     client: &Client,
     env: &Environment,
-    request: &Value,
-    context: Value,
+    request: &mut Value,
     now: DateTime<Utc>,
     scope: &CallScope<'_>,
     calls: &mut CallLog,
     failures: &mut Vec<String>,
 ) -> TurnOutput {
-    let input = request
-        .get("input")
-        .cloned()
-        .unwrap_or_else(|| Value::Object(Map::new()));
-    let text = input.get("text").and_then(Value::as_str).unwrap_or("");
-    let supplied_intents = input.get("intents").and_then(Value::as_array).cloned();
-    let supplied_entities = input.get("entities").and_then(Value::as_array).cloned();
-    let reference_time = context
-        .pointer("/global/system/reference_time")
+    let alternate = option_flag(request, "alternate_intents");
+    let restart = option_flag(request, "restart");
+    let debug = option_flag(request, "debug");
+    let input = take_field(request, "input").unwrap_or_else(|| Value::Object(Map::new()));
+    let context = take_field(request, "context").unwrap_or(Value::Null);
+    let reference_time = value_at(&context, &["global", "system", "reference_time"])
         .and_then(Value::as_str)
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .map(|d| d.with_timezone(&Utc))
         .unwrap_or(now);
-    let (intents, entities) = match (supplied_intents, supplied_entities) {
-        (Some(i), Some(e)) => (i, e),
-        (i, e) => {
-            let timezone = context
-                .pointer("/global/system/timezone")
-                .and_then(Value::as_str);
-            let analysis = env.nlu.analyze(
-                text,
-                &AnalyzeContext {
-                    timezone,
-                    reference_time,
-                },
-            );
-            (
-                i.unwrap_or(analysis.intents),
-                e.unwrap_or(analysis.entities),
-            )
-        }
+    let timezone = value_at(&context, &["global", "system", "timezone"]).and_then(Value::as_str);
+    let analyze = AnalyzeContext {
+        timezone,
+        reference_time,
     };
-    let alternate = option_flag(request, "alternate_intents");
+    let (intents, entities) = recognition(env, &input, &analyze);
     let mut turn = env.skill.start_turn(TurnInput {
         input,
-        intents: intents.clone(),
-        entities: entities.clone(),
+        intents,
+        entities,
         context,
-        restart: option_flag(request, "restart"),
-        debug: option_flag(request, "debug"),
+        restart,
+        debug,
         now: reference_time,
     });
     let deadline = Instant::now() + DIALOG_WEBHOOK_BUDGET;
@@ -87,13 +70,48 @@ pub async fn run(
             }
         }
     };
+    let lent = turn.into_input();
+    put_back(request, "input", lent.input);
+    put_back(request, "context", lent.context);
     let shown_intents: Vec<Value> = if alternate {
-        intents
+        lent.intents
     } else {
-        intents.into_iter().take(1).collect()
+        lent.intents.into_iter().take(1).collect()
     };
-    out.output = with_recognition(out.output, shown_intents, entities);
+    out.output = with_recognition(out.output, shown_intents, lent.entities);
     out
+}
+
+/// The turn's intents and entities: those the request's `input` supplies, the rest from the
+/// NLU (which analyses only what is missing).
+fn recognition(
+    env: &Environment,
+    input: &Value,
+    ctx: &AnalyzeContext<'_>,
+) -> (Vec<Value>, Vec<Value>) {
+    let text = input.get("text").and_then(Value::as_str).unwrap_or("");
+    let supplied = |key: &str| input.get(key).and_then(Value::as_array).cloned();
+    match (supplied("intents"), supplied("entities")) {
+        (Some(i), Some(e)) => (i, e),
+        (Some(i), None) => (i, env.nlu.entities(text, ctx)),
+        (None, Some(e)) => (env.nlu.intents(text), e),
+        (None, None) => {
+            let analysis = env.nlu.analyze(text, ctx);
+            (analysis.intents, analysis.entities)
+        }
+    }
+}
+
+/// `request[key]` moved out, `null` left in its place (so the keys keep their order).
+fn take_field(request: &mut Value, key: &str) -> Option<Value> {
+    request.get_mut(key).map(Value::take)
+}
+
+/// Put back what [`take_field`] took (nothing when the key was missing).
+fn put_back(request: &mut Value, key: &str, value: Value) {
+    if let Some(slot) = request.get_mut(key) {
+        *slot = value;
+    }
 }
 
 /// `output` with `generic` first, then the turn's `intents` and `entities`, then the rest.

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use self::context::{
     apply_user_id, bump_turn_count, deep_merge, dialog_state, ensure_shape, object_at, option_flag,
-    protect, session_id_of, size_of, trim_stateful_reply, SESSION_STATE_LIMIT,
+    protect, session_id_of, size_of, trim_stateful_reply, value_at, SESSION_STATE_LIMIT,
 };
 use self::hooks::{CallScope, HookOutcome};
 use self::record::CallLog;
@@ -211,17 +211,15 @@ async fn turn(
         }
     }
 
-    let ctx_in = request["context"].clone();
     let size_in = if session.is_some() {
-        size_of(&ctx_in)
+        size_of(&request["context"])
     } else {
         0
     };
     let out = dialog_turn::run(
         &state.client,
         env,
-        &request,
-        ctx_in,
+        &mut request,
         now,
         &scope,
         calls,
@@ -326,7 +324,7 @@ fn skipped(
     now: DateTime<Utc>,
 ) -> Done {
     let mut ctx = request.get("context").cloned().unwrap_or_else(|| json!({}));
-    if let Some(Value::Object(skills)) = body.pointer("/context/skills") {
+    if let Some(Value::Object(skills)) = value_at(&body, &["context", "skills"]) {
         for (name, skill) in skills {
             for key in ["user_defined", "skill_variables"] {
                 if let Some(v @ Value::Object(_)) = skill.get(key) {

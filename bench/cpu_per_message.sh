@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Server CPU time per message: drives a running Dialogic server with wrk and divides the
+# process's CPU time (user + system, from /proc/PID/stat) by the requests served.
+#
+#   bash bench/cpu_per_message.sh PORT [SECONDS] [DRAIN_SECONDS]
+#
+# PORT: a `dialogic serve --listen 127.0.0.1:PORT` with the demo assistant (as bench/compare.sh
+# starts them). DRAIN_SECONDS (default 0): time to wait after the run before reading the CPU
+# time, so background work (log webhook delivery) is counted too.
+set -euo pipefail
+PORT=$1; SECS=${2:-6}; DRAIN=${3:-0}
+pid=$(pgrep -f "listen 127.0.0.1:$PORT\b" | head -1)
+[ -n "$pid" ] || { echo "no dialogic server listening on port $PORT" >&2; exit 1; }
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+lua=$(mktemp); trap 'rm -f "$lua"' EXIT
+cat > "$lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"input":{"text":"I want a large pizza"}}'
+LUA
+before=$(cpu "$pid")
+out=$(wrk -t2 -c32 -d"${SECS}s" -s "$lua" "http://127.0.0.1:$PORT/v2/assistants/demo/message?version=2024-08-25")
+sleep "$DRAIN"
+after=$(cpu "$pid")
+n=$(awk '/requests in/ {print $1}' <<<"$out")
+rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+ticks=$(getconf CLK_TCK)
+echo "port $PORT: $rps msg/s, server CPU $(( (after - before) * 1000000 / ticks / n )) us per message"

@@ -16,8 +16,9 @@
 //! - `model`: the row types and queries (re-exported here).
 //! - `error`: [`StoreError`].
 //! - `cursor`: opaque keyset cursors for log pagination.
-//! - [`sqlite`]: [`SqliteStore`] (WAL, one in-process writer connection, `BEGIN IMMEDIATE`,
-//!   concurrent turns group-committed, each in its own savepoint).
+//! - [`sqlite`]: [`SqliteStore`] (WAL; every write on one writer thread with its own rusqlite
+//!   connection, `BEGIN IMMEDIATE`, the turns and other writes queued at one moment committed
+//!   together; reads on an sqlx pool).
 //! - [`postgres`]: [`PostgresStore`] (`FOR UPDATE SKIP LOCKED` claims).
 //!
 //! Migrations live in `migrations/sqlite` and `migrations/postgres` and run on [`open`].

@@ -3,6 +3,7 @@
 //! Watson reports entity `location`s as character (not byte) offsets into the input text, so every
 //! normalised character remembers which original character it came from.
 
+use std::collections::HashMap;
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
 /// A normalised text: lower case, accents stripped (NFKD minus combining marks), with a map from
@@ -125,7 +126,21 @@ pub fn tokenize(n: &Normalized) -> Vec<Token> {
 /// Stemmer per skill language (Snowball); `None` for languages without one.
 #[derive(Default)]
 pub struct Stemmer {
-    inner: Option<rust_stemmers::Stemmer>,
+    /// The algorithm's number (its memo's index) and the stemmer.
+    inner: Option<(usize, rust_stemmers::Stemmer)>,
+}
+
+/// Words longer than this are stemmed every time, not remembered.
+const MEMO_WORD_MAX: usize = 32;
+/// A thread's memo is emptied when it holds this many words (text from clients is unbounded).
+const MEMO_CAP: usize = 20_000;
+
+thread_local! {
+    /// Stems already computed on this thread, one map per algorithm: one message stems its
+    /// words once per intent-model head and once more for the entity scan, and the same short
+    /// words come back in message after message.
+    static STEMS: std::cell::RefCell<Vec<HashMap<Box<str>, Box<str>>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl std::fmt::Debug for Stemmer {
@@ -165,16 +180,35 @@ impl Stemmer {
             _ => None,
         };
         Stemmer {
-            inner: alg.map(rust_stemmers::Stemmer::create),
+            inner: alg.map(|a| (a as usize, rust_stemmers::Stemmer::create(a))),
         }
     }
 
-    /// Stem one normalised word (identity without a stemmer).
+    /// Stem one normalised word (identity without a stemmer). Short words are remembered per
+    /// thread (see `STEMS`): a lookup costs a few dozen instructions, a Snowball stem a thousand.
     pub fn stem<'a>(&self, word: &'a str) -> std::borrow::Cow<'a, str> {
-        match &self.inner {
-            Some(s) => s.stem(word),
-            None => std::borrow::Cow::Borrowed(word),
+        let Some((id, stemmer)) = &self.inner else {
+            return std::borrow::Cow::Borrowed(word);
+        };
+        if word.len() > MEMO_WORD_MAX {
+            return stemmer.stem(word);
         }
+        STEMS.with(|memo| {
+            let mut memo = memo.borrow_mut();
+            if memo.len() <= *id {
+                memo.resize_with(*id + 1, HashMap::new);
+            }
+            let map = &mut memo[*id];
+            if let Some(stem) = map.get(word) {
+                return std::borrow::Cow::Owned(stem.to_string());
+            }
+            let stem = stemmer.stem(word);
+            if map.len() >= MEMO_CAP {
+                map.clear();
+            }
+            map.insert(word.into(), stem.as_ref().into());
+            stem
+        })
     }
 }
 
@@ -203,6 +237,20 @@ mod tests {
         let n = Normalized::new("Don’t stop, it's 5pm!");
         let t: Vec<String> = tokenize(&n).into_iter().map(|t| t.text).collect();
         assert_eq!(t, vec!["dont", "stop", "its", "5pm"]);
+    }
+
+    #[test]
+    fn remembered_stems_are_the_stems() {
+        let en = Stemmer::for_language("en");
+        let de = Stemmer::for_language("de");
+        for _ in 0..3 {
+            // The same word in two languages keeps two answers.
+            assert_eq!(en.stem("katzen"), "katzen");
+            assert_eq!(de.stem("katzen"), "katz");
+            assert_eq!(en.stem("running"), "run");
+        }
+        let long = "running".repeat(10);
+        assert_eq!(en.stem(&long), en.stem(&long));
     }
 
     #[test]

@@ -19,10 +19,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::cursor::LogCursor;
@@ -55,6 +52,22 @@ const DELIVERY_COLS: &str =
 const ATTEMPT_COLS: &str = "delivery_id, at, status_code, latency_ms, response_body, error";
 pub(crate) const CALL_COLS: &str = "id, at, assistant_id, environment_id, session_id, kind, url, \
      status_code, latency_ms, error, request_body, response_body";
+
+/// The settings of every connection, the read pool's and the writer's alike: WAL journal,
+/// `synchronous = NORMAL`, foreign keys (attempts cascade with their delivery), and a 64 MiB
+/// page cache that keeps the index pages a turn touches. `wal_autocheckpoint` is SQLite's
+/// default, kept on purpose: with the background checkpointer (see `checkpointer`) doing most
+/// of the copying, a commit's own checkpoint is short. A longer WAL (4,000 or 20,000 pages)
+/// measured 5 % more messages/s but a p99 of 20-31 ms instead of 8 ms (bench/compare.sh's
+/// no-hook case).
+const CONNECTION_PRAGMAS: [(&str, &str); 6] = [
+    ("journal_mode", "WAL"),
+    ("synchronous", "NORMAL"),
+    ("foreign_keys", "ON"),
+    ("temp_store", "MEMORY"),
+    ("cache_size", "-65536"),
+    ("wal_autocheckpoint", "1000"),
+];
 
 /// How often the background checkpointer copies the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
@@ -163,13 +176,11 @@ impl SqliteStore {
                 .map_err(|_| StoreError::BadUrl("sqlite:...".to_owned()))?;
             (options, None)
         };
-        let options = options
+        let options = CONNECTION_PRAGMAS
+            .iter()
+            .fold(options, |o, (name, value)| o.pragma(*name, *value))
             .create_if_missing(true)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true)
-            // A 64 MiB page cache keeps the index pages a turn touches.
-            .pragma("temp_store", "memory")
-            .pragma("cache_size", "-65536");
+            .busy_timeout(BUSY_TIMEOUT);
         let path = options.get_filename().to_path_buf();
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
@@ -178,14 +189,6 @@ impl SqliteStore {
                     .map_err(|e| StoreError::Database(Box::new(e)))?;
             }
         }
-        let options = options
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            // SQLite's default, kept on purpose: with the background checkpointer (see
-            // `checkpointer`) doing most of the copying, a commit's own checkpoint is short.
-            // A longer WAL (4,000 or 20,000 pages) measured 5 % more messages/s but a p99 of
-            // 20-31 ms instead of 8 ms (bench/compare.sh's no-hook case).
-            .pragma("wal_autocheckpoint", "1000");
         // Several processes opening a fresh file at once race to set it up: the journal mode
         // switch and the migrations of the losers fail at once ("database is locked", without
         // waiting) and a later try finds the work done.
@@ -198,7 +201,7 @@ impl SqliteStore {
         // Migrations run on a pool connection, before the writer starts.
         retry_open("migrating", || MIGRATOR.run(&reader)).await?;
         let writer = retry_open("opening the writer", || async {
-            Writer::start(&path, BUSY_TIMEOUT)
+            Writer::start(&path, BUSY_TIMEOUT, &CONNECTION_PRAGMAS)
         })
         .await?;
         let checkpoints = StopOnDrop(tokio::spawn(checkpointer(reader.clone())));
@@ -550,18 +553,16 @@ impl Store for SqliteStore {
                        ORDER BY d.due_at LIMIT ?3) \
                      RETURNING {DELIVERY_COLS}"
                 ))?;
-                let mut claimed = claim
-                    .query_map(
-                        rusqlite::params![
-                            micros(now),
-                            micros(lease_end(now, lease)),
-                            i64::from(limit)
-                        ],
-                        writer::delivery_from_row,
-                    )?
-                    .collect::<std::result::Result<Vec<_>, _>>()?
-                    .into_iter()
-                    .collect::<Result<Vec<_>>>()?;
+                let mut rows = claim.query(rusqlite::params![
+                    micros(now),
+                    micros(lease_end(now, lease)),
+                    i64::from(limit)
+                ])?;
+                let mut claimed = Vec::new();
+                while let Some(row) = rows.next()? {
+                    claimed.push(writer::delivery_from_row(row)?);
+                }
+                drop(rows);
                 writer::with_log_bodies(tx, &mut claimed)?;
                 Ok(claimed)
             })

@@ -180,8 +180,12 @@ pub(super) struct Writer {
 impl Writer {
     /// Open the write connection to the database file at `path` and start the writer thread:
     /// from now on it is the only one writing through this store.
-    pub(super) fn start(path: &Path, busy_timeout: Duration) -> Result<Self> {
-        let conn = open(path, busy_timeout)?;
+    pub(super) fn start(
+        path: &Path,
+        busy_timeout: Duration,
+        pragmas: &[(&str, &str)],
+    ) -> Result<Self> {
+        let conn = open(path, busy_timeout, pragmas)?;
         let (tx, rx) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -226,15 +230,14 @@ impl Writer {
     }
 }
 
-/// The write connection, set up as the read pool's connections are (see `SqliteStore::open`).
-fn open(path: &Path, busy_timeout: Duration) -> Result<Connection> {
+/// The write connection, with the same `pragmas` as the read pool's connections.
+fn open(path: &Path, busy_timeout: Duration, pragmas: &[(&str, &str)]) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(busy_timeout)?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536; \
-         PRAGMA wal_autocheckpoint = 1000;",
-    )?;
+    for (name, value) in pragmas {
+        // Our own constants; `execute_batch` also takes `journal_mode`'s answer row.
+        conn.execute_batch(&format!("PRAGMA {name} = {value}"))?;
+    }
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -415,32 +418,26 @@ pub(super) fn insert_call(conn: &Connection, c: &WebhookCallRecord) -> Result<()
     Ok(())
 }
 
-/// A `deliveries` row (columns in `DELIVERY_COLS` order). The outer error is the driver's,
-/// the inner one a row that does not decode.
-pub(super) fn delivery_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Delivery>> {
+/// A `deliveries` row (columns in `DELIVERY_COLS` order).
+pub(super) fn delivery_from_row(r: &rusqlite::Row<'_>) -> Result<Delivery> {
     let status: String = r.get(8)?;
     let lease_until: Option<i64> = r.get(12)?;
-    let (due_at, created_at): (i64, i64) = (r.get(10)?, r.get(11)?);
-    let decoded = (|| {
-        Ok(Delivery {
-            id: r.get(0)?,
-            log_id: r.get(1)?,
-            assistant_id: r.get(2)?,
-            environment_id: r.get(3)?,
-            session_id: r.get(4)?,
-            sequence: r.get(5)?,
-            event: r.get(6)?,
-            // Empty for a turn's own log event: filled from its log row by `with_log_bodies`.
-            body: r.get(7)?,
-            status: DeliveryStatus::parse(&status)
-                .ok_or_else(|| corrupt("unknown delivery status"))?,
-            attempts: r.get(9)?,
-            due_at: time(due_at)?,
-            created_at: time(created_at)?,
-            lease_until: lease_until.map(time).transpose()?,
-        })
-    })();
-    Ok(decoded)
+    Ok(Delivery {
+        id: r.get(0)?,
+        log_id: r.get(1)?,
+        assistant_id: r.get(2)?,
+        environment_id: r.get(3)?,
+        session_id: r.get(4)?,
+        sequence: r.get(5)?,
+        event: r.get(6)?,
+        // Empty for a turn's own log event: filled from its log row by `with_log_bodies`.
+        body: r.get(7)?,
+        status: DeliveryStatus::parse(&status).ok_or_else(|| corrupt("unknown delivery status"))?,
+        attempts: r.get(9)?,
+        due_at: time(r.get(10)?)?,
+        created_at: time(r.get(11)?)?,
+        lease_until: lease_until.map(time).transpose()?,
+    })
 }
 
 /// Assemble the bodies of deliveries stored without one from their log rows.

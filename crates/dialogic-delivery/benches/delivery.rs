@@ -140,7 +140,7 @@ async fn commit(store: &Arc<dyn Store>, session: &str) -> String {
                 customer_id: None,
                 request_timestamp: now,
                 response_timestamp: now,
-                record,
+                record: record.to_string(),
             },
             calls: vec![],
             deliveries: vec![NewDelivery {

@@ -38,7 +38,7 @@ fn turn(n: usize, session: &str, update: Option<SessionUpdate>) -> TurnCommit {
             customer_id: None,
             request_timestamp: now,
             response_timestamp: now,
-            record: record.clone(),
+            record: record.to_string(),
         },
         calls: vec![],
         deliveries: vec![NewDelivery {

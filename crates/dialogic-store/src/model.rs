@@ -73,8 +73,9 @@ pub struct LogRecord {
     pub customer_id: Option<String>,
     pub request_timestamp: DateTime<Utc>,
     pub response_timestamp: DateTime<Utc>,
-    /// The whole `Log` JSON object as served by `GET /v2/assistants/{id}/logs`.
-    pub record: Value,
+    /// The whole `Log` JSON object as served by `GET /v2/assistants/{id}/logs`, as JSON text
+    /// (stored and served byte for byte: the message path serialises it once).
+    pub record: String,
 }
 
 /// A log-webhook delivery to enqueue in the same transaction as the turn.

@@ -140,7 +140,7 @@ fn log_from_row(r: &PgRow) -> Result<LogRecord> {
         customer_id: r.try_get("customer_id")?,
         request_timestamp: r.try_get("request_timestamp")?,
         response_timestamp: r.try_get("response_timestamp")?,
-        record: json_value(r.try_get("record")?)?,
+        record: r.try_get("record")?,
     })
 }
 
@@ -344,7 +344,7 @@ impl Store for PostgresStore {
             .as_ref()
             .map(|s| json_text(&s.context))
             .transpose()?;
-        let record = json_text(&turn.log.record)?;
+        let record = turn.log.record.clone();
         let bodies = turn
             .deliveries
             .iter()

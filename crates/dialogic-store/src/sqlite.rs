@@ -310,7 +310,7 @@ fn log_from_row(r: &SqliteRow) -> Result<LogRecord> {
         customer_id: r.try_get("customer_id")?,
         request_timestamp: time(r.try_get("request_timestamp")?)?,
         response_timestamp: time(r.try_get("response_timestamp")?)?,
-        record: json_value(r.try_get("record")?)?,
+        record: r.try_get("record")?,
     })
 }
 

@@ -201,7 +201,7 @@ pub async fn enqueue(
                     customer_id: None,
                     request_timestamp: due,
                     response_timestamp: due,
-                    record,
+                    record: record.to_string(),
                 },
                 calls: vec![],
                 deliveries: vec![NewDelivery {

@@ -4,8 +4,9 @@ use std::collections::HashMap;
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::HeaderMap;
-use axum::Json;
+use axum::response::IntoResponse;
 use serde_json::{json, Value};
 
 use super::request::{customer_id, json_body, query_map, require_version, resolve};
@@ -38,7 +39,7 @@ pub async fn stateful(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let (env, body) = read(&state, &params, raw, body).await?;
     let session_id = params.get("session_id").cloned().unwrap_or_default();
     let reply = pipeline::handle(
@@ -51,7 +52,7 @@ pub async fn stateful(
         },
     )
     .await?;
-    Ok(Json(reply))
+    Ok(([(CONTENT_TYPE, "application/json")], reply))
 }
 
 pub async fn stateless(
@@ -60,7 +61,7 @@ pub async fn stateless(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let (env, body) = read(&state, &params, raw, body).await?;
     let reply = pipeline::handle(
         &state,
@@ -72,5 +73,5 @@ pub async fn stateless(
         },
     )
     .await?;
-    Ok(Json(reply))
+    Ok(([(CONTENT_TYPE, "application/json")], reply))
 }

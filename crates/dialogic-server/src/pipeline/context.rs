@@ -159,6 +159,19 @@ pub fn trim_stateful_reply(response: &mut Value, return_context: bool, export: b
     }
 }
 
+/// Whether [`strip_private_context`] would remove anything from `context`.
+pub fn has_private_context(context: &Value) -> bool {
+    let Value::Object(ctx) = context else {
+        return false;
+    };
+    let private = |m: &Map<String, Value>| m.contains_key("private") || m.contains_key("$private");
+    private(ctx)
+        || matches!(ctx.get("integrations"), Some(Value::Object(i))
+            if i.values().any(|v| matches!(v, Value::Object(m) if private(m))))
+        || matches!(ctx.get("skills"), Some(Value::Object(s))
+            if s.values().any(|skill| matches!(skill.get("user_defined"), Some(Value::Object(m)) if private(m))))
+}
+
 /// Remove private variables, as Watson does in logs: `private` / `$private` under
 /// `context.integrations.*`, `context.skills.*.user_defined` and `context` itself.
 pub fn strip_private_context(context: &mut Value) {
@@ -288,5 +301,27 @@ mod tests {
             c,
             json!({"integrations":{"chat":{"a":1}},"skills":{"main skill":{"user_defined":{"ok":2}}}})
         );
+    }
+
+    #[test]
+    fn has_private_context_says_whether_stripping_changes_anything() {
+        let cases = [
+            json!({}),
+            json!({"global": {"system": {"turn_count": 1}}}),
+            json!({"private": 1}),
+            json!({"$private": {"a": 1}}),
+            json!({"integrations": {"chat": {"a": 1}}}),
+            json!({"integrations": {"chat": {"private": {"jwt": "x"}}}}),
+            json!({"integrations": {"chat": {"$private": 1}, "sms": {}}}),
+            json!({"skills": {"main skill": {"user_defined": {"ok": 2}}}}),
+            json!({"skills": {"main skill": {"user_defined": {"private": {"card": "4111"}}}}}),
+            json!({"skills": {"a": {"system": {}}, "b": {"user_defined": {"$private": 0}}}}),
+            json!("not an object"),
+        ];
+        for c in cases {
+            let mut stripped = c.clone();
+            strip_private_context(&mut stripped);
+            assert_eq!(has_private_context(&c), stripped != c, "{c}");
+        }
     }
 }

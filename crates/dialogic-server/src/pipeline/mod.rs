@@ -9,6 +9,7 @@ pub mod record;
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use dialogic_store::{Session, SessionUpdate, StoreError, TurnCommit};
 use serde_json::{json, Map, Value};
@@ -42,8 +43,8 @@ pub struct MessageCall {
     pub customer_id: Option<String>,
 }
 
-/// Run a message through the pipeline; the value is the JSON answer for the client.
-pub async fn handle(state: &AppState, call: MessageCall) -> Result<Value, ApiError> {
+/// Run a message through the pipeline; the value is the JSON answer for the client, serialised.
+pub async fn handle(state: &AppState, call: MessageCall) -> Result<Bytes, ApiError> {
     match &call.mode {
         Mode::Stateless => {
             let mut calls = CallLog::default();
@@ -132,7 +133,18 @@ fn notify(state: &AppState, c: &TurnCommit) {
 
 struct Done {
     commit: TurnCommit,
-    reply: Value,
+    /// The client's answer, serialised.
+    reply: Bytes,
+}
+
+fn serialize_failed(e: serde_json::Error) -> ApiError {
+    ApiError::internal("serialising a turn failed", &e)
+}
+
+fn to_bytes(v: &Value) -> Result<Bytes, ApiError> {
+    serde_json::to_vec(v)
+        .map(Bytes::from)
+        .map_err(serialize_failed)
 }
 
 fn state_too_large() -> ApiError {
@@ -200,7 +212,7 @@ async fn turn(
                 request = new;
             }
             HookOutcome::Skipped(body) => {
-                return Ok(skipped(env, session, &session_id, call, request, body, now));
+                return skipped(env, session, &session_id, call, request, body, now);
             }
             HookOutcome::Failed(message) => {
                 if hook.on_error == OnError::Fail {
@@ -280,17 +292,19 @@ async fn turn(
         option_flag(&request, "export"),
     );
     let response_ts = Utc::now();
+    let logged = log_record::logged_response(&response).map_err(serialize_failed)?;
     let (log, delivery) = log_record::build(
         &log_record::TurnFacts {
             env,
             session_id: &session_id,
             customer_id: call.customer_id.as_deref(),
-            response: &response,
+            response: &logged.json,
             request_timestamp: now,
             response_timestamp: response_ts,
         },
         request,
-    );
+    )
+    .map_err(serialize_failed)?;
     let commit = TurnCommit {
         session: session.map(|s| SessionUpdate {
             id: s.id.clone(),
@@ -305,10 +319,16 @@ async fn turn(
         deliveries: delivery.into_iter().collect(),
         calls: Vec::new(),
     };
-    let mut reply = response;
-    if session.is_some() {
+    let reply = if session.is_some() {
+        let mut reply = response;
         trim_stateful_reply(&mut reply, return_context, export, debug);
-    }
+        to_bytes(&reply)?
+    } else if logged.whole {
+        // Stateless: the whole response, already serialised for the log.
+        Bytes::copy_from_slice(logged.json.get().as_bytes())
+    } else {
+        to_bytes(&response)?
+    };
     Ok(Done { commit, reply })
 }
 
@@ -322,7 +342,7 @@ fn skipped(
     request: Value,
     body: Value,
     now: DateTime<Utc>,
-) -> Done {
+) -> Result<Done, ApiError> {
     let mut ctx = request.get("context").cloned().unwrap_or_else(|| json!({}));
     if let Some(Value::Object(skills)) = value_at(&body, &["context", "skills"]) {
         for (name, skill) in skills {
@@ -339,18 +359,25 @@ fn skipped(
         }
     }
     let response_ts = Utc::now();
+    let logged = log_record::logged_response(&body).map_err(serialize_failed)?;
     let (log, delivery) = log_record::build(
         &log_record::TurnFacts {
             env,
             session_id,
             customer_id: call.customer_id.as_deref(),
-            response: &body,
+            response: &logged.json,
             request_timestamp: now,
             response_timestamp: response_ts,
         },
         request,
-    );
-    Done {
+    )
+    .map_err(serialize_failed)?;
+    let reply = if logged.whole {
+        Bytes::copy_from_slice(logged.json.get().as_bytes())
+    } else {
+        to_bytes(&body)?
+    };
+    Ok(Done {
         commit: TurnCommit {
             session: session.map(|s| SessionUpdate {
                 id: s.id.clone(),
@@ -362,8 +389,8 @@ fn skipped(
             deliveries: delivery.into_iter().collect(),
             calls: Vec::new(),
         },
-        reply: body,
-    }
+        reply,
+    })
 }
 
 fn set(v: &mut Value, key: &str, value: Value) {

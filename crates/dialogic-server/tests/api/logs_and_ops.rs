@@ -174,3 +174,37 @@ async fn log_webhook_gets_every_turn_through_the_outbox() {
     let _ = id;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn stateless_reply_keeps_private_variables_that_its_log_strips() {
+    let app = spawn_app(DEMO).await;
+    let (s, reply) = app
+        .post(
+            "/v2/assistants/demo/message",
+            json!({"input": {"text": "hello"},
+                   "context": {"integrations": {"chat": {"private": {"jwt": "secret-jwt"}}},
+                               "skills": {"main skill": {"user_defined": {"$private": {"card": "4111"}}}}}}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        reply["context"]["integrations"]["chat"]["private"]["jwt"], "secret-jwt",
+        "the client keeps its whole context: {reply}"
+    );
+    assert_eq!(
+        reply["context"]["skills"]["main skill"]["user_defined"]["$private"]["card"],
+        "4111"
+    );
+    let (_, page) = app.get("/v2/assistants/demo/logs").await;
+    let log = &page["logs"][0];
+    assert_eq!(log["request"]["input"]["text"], "hello");
+    assert_eq!(
+        log["response"]["output"], reply["output"],
+        "the logged response is the reply"
+    );
+    let text = page.to_string();
+    assert!(
+        !text.contains("secret-jwt") && !text.contains("4111"),
+        "{text}"
+    );
+}

@@ -96,7 +96,7 @@ impl PreparedTurn {
             customer_id: l.customer_id.clone(),
             request_timestamp: micros(l.request_timestamp),
             response_timestamp: micros(l.response_timestamp),
-            record: json_text(&l.record)?,
+            record: l.record.clone(),
         };
         let deliveries = turn
             .deliveries

@@ -127,6 +127,25 @@ const SETTINGS: &[(&str, &str)] = &[
     ("concept", "features.concept_weight"),
     ("entity-weight", "features.entity_weight"),
     ("counterexample-weight", "counterexample_weight"),
+    (
+        "vec-idf",
+        "vectors.idf_power (IDF word weights in the distilled sentence mean)",
+    ),
+    (
+        "vec-sif",
+        "vectors.sif_a (SIF word weights a / (a + p(w)); 0 = off)",
+    ),
+    ("vec-zipf", "vectors.zipf (1 = ln(1 + rank) word weights)"),
+    (
+        "vec-subword",
+        "vectors.subword (weight of ## pieces in a word's mean)",
+    ),
+    (
+        "vec-words",
+        "vectors.whole_words (1 = skill words embedded whole)",
+    ),
+    ("vec-proto", "vectors_proto and vectors_proto_small"),
+    ("vec-proto-small", "vectors_proto_small"),
 ];
 
 impl Sweep {
@@ -169,6 +188,16 @@ impl Sweep {
             "concept" => cfg.features.concept_weight = v,
             "entity-weight" => cfg.features.entity_weight = v,
             "counterexample-weight" => cfg.counterexample_weight = v,
+            "vec-idf" => cfg.vectors.idf_power = v,
+            "vec-sif" => cfg.vectors.sif_a = v,
+            "vec-zipf" => cfg.vectors.zipf = v > 0.0,
+            "vec-subword" => cfg.vectors.subword = v,
+            "vec-words" => cfg.vectors.whole_words = v > 0.0,
+            "vec-proto" => {
+                cfg.vectors_proto = v;
+                cfg.vectors_proto_small = v;
+            }
+            "vec-proto-small" => cfg.vectors_proto_small = v,
             _ => {}
         }
     }

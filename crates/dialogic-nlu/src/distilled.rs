@@ -1,12 +1,13 @@
 //! Static token vectors distilled from the encoder (as model2vec does): every vocabulary token
 //! goes once through the encoder as `[CLS] token [SEP]`, mean-pooled; the table's mean is
 //! removed (the common direction every static vector shares) and rows are re-normalised. A
-//! sentence vector is then the mean of its tokens' rows: microseconds, no network at
+//! sentence vector is then a weighted mean of its words' rows: microseconds, no network at
 //! classification time. The fast model adds it as dense features.
 //!
 //! The table is built once per model (about a minute on 2 cores) and kept on disk in the cache
-//! directory (`vectors-<model id>.bin`, 47 MB for MiniLM); a process shares one table across
-//! skills.
+//! directory (`vectors-<recipe>-<model id>.bin`, 47 MB for MiniLM); a process shares one table
+//! across skills. Per skill, [`SkillVectors`] adds what the skill's own training examples say:
+//! word weights and (optionally) whole-word vectors for the skill's multi-piece words.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,11 +19,21 @@ use crate::encoder::tokenize::Tokenizer;
 use crate::encoder::{Encoder, MAX_TOKENS};
 use crate::NluError;
 
+/// Version of the table recipe, part of the cache file's name (a changed recipe rebuilds it).
+const RECIPE: &str = "r2";
+
 /// Token vectors and the tokenizer that maps text to rows.
 pub struct StaticVectors {
     tokenizer: Tokenizer,
     dim: usize,
+    /// `rows x dim`, centred, unit rows.
     table: Vec<f32>,
+    /// The mean the table was centred by (of the raw unit-length token embeddings).
+    mean: Vec<f32>,
+    /// Per token id: a WordPiece continuation (`##x`).
+    continuation: Vec<bool>,
+    /// Where the encoder files are (for whole-word vectors at training time).
+    model_dir: PathBuf,
 }
 
 impl std::fmt::Debug for StaticVectors {
@@ -67,25 +78,36 @@ impl StaticVectors {
         let encoder = Encoder::load(dir)?;
         let tokenizer = Tokenizer::load(dir, MAX_TOKENS)
             .map_err(|e| NluError::ModelUnavailable(format!("{}: {e}", dir.display())))?;
-        let path = cache_dir.map(|c| c.join(format!("vectors-{}.bin", encoder.id())));
+        let path = cache_dir.map(|c| c.join(format!("vectors-{RECIPE}-{}.bin", encoder.id())));
         let rows = encoder.bert().vocab_size();
-        if let Some((dim, table)) = path.as_deref().and_then(cache::load_matrix) {
-            if dim == encoder.dim() && table.len() == rows * dim {
-                return Ok(StaticVectors {
-                    tokenizer,
-                    dim,
-                    table,
-                });
+        let dim = encoder.dim();
+        let continuation = (0..rows as u32)
+            .map(|id| tokenizer.token(id).is_some_and(|t| t.starts_with("##")))
+            .collect();
+        // The file holds the table and, as one more row, the mean it was centred by.
+        let stored = path
+            .as_deref()
+            .and_then(cache::load_matrix)
+            .filter(|(d, t)| *d == dim && t.len() == (rows + 1) * dim);
+        let mut table = match stored {
+            Some((_, t)) => t,
+            None => {
+                let (mut t, mean) = distil(&encoder)?;
+                t.extend(mean);
+                if let Some(p) = &path {
+                    let _ = cache::save_matrix(p, dim, &t);
+                }
+                t
             }
-        }
-        let table = distil(&encoder)?;
-        if let Some(p) = &path {
-            let _ = cache::save_matrix(p, encoder.dim(), &table);
-        }
+        };
+        let mean = table.split_off(rows * dim);
         Ok(StaticVectors {
             tokenizer,
-            dim: encoder.dim(),
+            dim,
             table,
+            mean,
+            continuation,
+            model_dir: dir.to_path_buf(),
         })
     }
 
@@ -96,16 +118,32 @@ impl StaticVectors {
 
     /// Bytes held (shared by every skill of the process).
     pub fn memory_bytes(&self) -> usize {
-        self.table.len() * 4
+        self.table.len() * 4 + self.continuation.len()
+    }
+
+    fn row(&self, id: u32) -> Option<&[f32]> {
+        let start = id as usize * self.dim;
+        self.table.get(start..start + self.dim)
+    }
+
+    /// The text's words as WordPiece id runs (a word = a piece and its `##` continuations).
+    fn words(&self, text: &str) -> Vec<Vec<u32>> {
+        let mut out: Vec<Vec<u32>> = Vec::new();
+        for id in self.tokenizer.encode_plain(text) {
+            let cont = self.continuation.get(id as usize).copied().unwrap_or(false);
+            match out.last_mut() {
+                Some(w) if cont => w.push(id),
+                _ => out.push(vec![id]),
+            }
+        }
+        out
     }
 
     /// Mean of the text's token vectors, unit length (zero when it has no tokens).
     pub fn embed(&self, text: &str) -> Vec<f32> {
         let mut v = vec![0f32; self.dim];
-        let ids = self.tokenizer.encode_plain(text);
-        for id in &ids {
-            let start = *id as usize * self.dim;
-            if let Some(row) = self.table.get(start..start + self.dim) {
+        for id in self.tokenizer.encode_plain(text) {
+            if let Some(row) = self.row(id) {
                 for (a, b) in v.iter_mut().zip(row) {
                     *a += b;
                 }
@@ -115,8 +153,172 @@ impl StaticVectors {
     }
 }
 
-/// Embed every vocabulary token through the encoder, centre the table, normalise rows.
-fn distil(encoder: &Encoder) -> Result<Vec<f32>, NluError> {
+/// How a skill turns token vectors into a sentence vector (chosen by CV, `BENCHMARKS.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VectorConfig {
+    /// Word weight = `idf ^ idf_power`, with `idf = ln((1 + n) / (1 + df)) + 1` over the skill's
+    /// training examples (0 = every word weighs 1).
+    pub idf_power: f32,
+    /// SIF weight `a / (a + p(w))`, `p(w)` the word's share of the training examples' words
+    /// (0 = off).
+    pub sif_a: f32,
+    /// Zipf weight `ln(1 + rank)` from the WordPiece id (the vocabulary is in frequency order
+    /// after the special and single-char tokens) (off when false).
+    pub zipf: bool,
+    /// Weight of a `##` continuation piece (1 = every piece alike, 0 = a word's first piece
+    /// only).
+    pub subword: f32,
+    /// Embed the skill's multi-piece words whole through the encoder at training time.
+    pub whole_words: bool,
+}
+
+impl Default for VectorConfig {
+    fn default() -> Self {
+        VectorConfig {
+            idf_power: 0.0,
+            sif_a: 0.0,
+            zipf: false,
+            subword: 1.0,
+            whole_words: false,
+        }
+    }
+}
+
+/// First id of the frequency-ordered whole-word part of the BERT uncased vocabulary ("the").
+const ZIPF_FIRST: u32 = 1996;
+
+/// A skill's sentence vectors: the shared table plus the skill's word weights and whole words.
+#[derive(Debug, Clone)]
+pub struct SkillVectors {
+    base: Arc<StaticVectors>,
+    cfg: VectorConfig,
+    /// Words seen in training: weight.
+    weights: HashMap<Vec<u32>, f32>,
+    /// Weight of a word not seen in training.
+    unseen: f32,
+    /// Whole-word vectors (centred, unit length) of the skill's multi-piece words.
+    whole: HashMap<Vec<u32>, Vec<f32>>,
+}
+
+impl SkillVectors {
+    /// Plain vectors (every word weighs 1) until [`SkillVectors::fit`].
+    pub fn new(base: Arc<StaticVectors>, cfg: VectorConfig) -> SkillVectors {
+        SkillVectors {
+            base,
+            cfg,
+            weights: HashMap::new(),
+            unseen: 1.0,
+            whole: HashMap::new(),
+        }
+    }
+
+    /// Fit word weights (and whole-word vectors) on the skill's training texts.
+    pub fn fit(&mut self, texts: &[&str], cache_dir: Option<&Path>) -> Result<(), NluError> {
+        let mut df: HashMap<Vec<u32>, f32> = HashMap::new();
+        let mut tf: HashMap<Vec<u32>, f32> = HashMap::new();
+        let mut total = 0f32;
+        for t in texts {
+            let words = self.base.words(t);
+            total += words.len() as f32;
+            for w in &words {
+                *tf.entry(w.clone()).or_default() += 1.0;
+            }
+            let mut uniq = words;
+            uniq.sort();
+            uniq.dedup();
+            for w in uniq {
+                *df.entry(w).or_default() += 1.0;
+            }
+        }
+        let n = texts.len() as f32;
+        let idf = |d: f32| ((1.0 + n) / (1.0 + d)).ln() + 1.0;
+        let weigh = |d: f32, c: f32| {
+            let mut w = 1.0;
+            if self.cfg.idf_power != 0.0 {
+                w *= idf(d).powf(self.cfg.idf_power);
+            }
+            if self.cfg.sif_a > 0.0 {
+                let p = c / total.max(1.0);
+                w *= self.cfg.sif_a / (self.cfg.sif_a + p);
+            }
+            w
+        };
+        self.unseen = weigh(0.0, 0.0);
+        self.weights = df
+            .iter()
+            .map(|(w, &d)| (w.clone(), weigh(d, tf[w])))
+            .collect();
+        if self.cfg.whole_words {
+            let multi: Vec<&Vec<u32>> = df.keys().filter(|w| w.len() > 1).collect();
+            let texts: Vec<String> = multi
+                .iter()
+                .map(|w| {
+                    w.iter()
+                        .filter_map(|&id| self.base.tokenizer.token(id))
+                        .map(|t| t.trim_start_matches("##").to_string())
+                        .collect::<String>()
+                })
+                .collect();
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let encoder = Encoder::load(&self.base.model_dir)?;
+            let rows = encoder.embed_cached(&refs, cache_dir)?;
+            self.whole = multi
+                .into_iter()
+                .zip(rows)
+                .filter(|(_, r)| r.len() == self.base.dim)
+                .map(|(w, r)| {
+                    let c: Vec<f32> = r.iter().zip(&self.base.mean).map(|(x, m)| x - m).collect();
+                    (w.clone(), l2_normalised(c))
+                })
+                .collect();
+        }
+        Ok(())
+    }
+
+    /// Weighted mean of the text's word vectors, unit length (zero when it has no tokens).
+    pub fn embed(&self, text: &str) -> Vec<f32> {
+        let base = &self.base;
+        let mut v = vec![0f32; base.dim];
+        let mut add = |row: &[f32], w: f32| {
+            for (a, b) in v.iter_mut().zip(row) {
+                *a += w * b;
+            }
+        };
+        for word in base.words(text) {
+            let mut w = self.weights.get(&word).copied().unwrap_or(self.unseen);
+            if self.cfg.zipf {
+                let rank = word[0].saturating_sub(ZIPF_FIRST).max(1);
+                w *= (1.0 + rank as f32).ln();
+            }
+            if let Some(row) = self.whole.get(&word) {
+                add(row, w);
+                continue;
+            }
+            for (k, &id) in word.iter().enumerate() {
+                let pw = if k == 0 { 1.0 } else { self.cfg.subword };
+                if let Some(row) = base.row(id) {
+                    add(row, w * pw);
+                }
+            }
+        }
+        l2_normalised(v)
+    }
+
+    /// Bytes held by this skill (the shared table not included).
+    pub fn memory_bytes(&self) -> usize {
+        self.weights.keys().map(|k| k.len() * 4 + 40).sum::<usize>()
+            + self.whole.len() * (self.base.dim * 4 + 48)
+    }
+
+    /// The shared table.
+    pub fn base(&self) -> &StaticVectors {
+        &self.base
+    }
+}
+
+/// Embed every vocabulary token through the encoder, centre the table, normalise rows: the
+/// table and the mean it was centred by.
+fn distil(encoder: &Encoder) -> Result<(Vec<f32>, Vec<f32>), NluError> {
     let (cls, sep) = encoder.tokenizer().specials();
     let rows = encoder.bert().vocab_size();
     let dim = encoder.dim();
@@ -133,10 +335,10 @@ fn distil(encoder: &Encoder) -> Result<Vec<f32>, NluError> {
             *m += x / rows as f32;
         }
     }
-    let mut out = Vec::with_capacity(table.len());
+    let mut out = Vec::with_capacity(table.len() + dim);
     for row in table.chunks_exact(dim) {
         let centred: Vec<f32> = row.iter().zip(&mean).map(|(x, m)| x - m).collect();
         out.extend(l2_normalised(centred));
     }
-    Ok(out)
+    Ok((out, mean))
 }

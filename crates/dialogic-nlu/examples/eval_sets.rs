@@ -135,7 +135,14 @@ const SETTINGS: &[(&str, &str)] = &[
         "vec-sif",
         "vectors.sif_a (SIF word weights a / (a + p(w)); 0 = off)",
     ),
-    ("vec-zipf", "vectors.zipf (1 = ln(1 + rank) word weights)"),
+    (
+        "vec-zipf",
+        "vectors.zipf (1 = ln(1 + rank) word weights, 2 = SIF with Zipf's p(w))",
+    ),
+    (
+        "vec-bigrams",
+        "vectors.bigrams (weight of the skill's word-pair vectors; 0 = off)",
+    ),
     (
         "vec-subword",
         "vectors.subword (weight of ## pieces in a word's mean)",
@@ -143,6 +150,14 @@ const SETTINGS: &[(&str, &str)] = &[
     (
         "vec-words",
         "vectors.whole_words (1 = skill words embedded whole)",
+    ),
+    (
+        "vec-pcs",
+        "vectors.remove_pcs (common components removed from sentence vectors)",
+    ),
+    (
+        "vec-table",
+        "vectors.table (0 = [CLS] token [SEP] pooled, 1 = the token alone)",
     ),
     ("vec-proto", "vectors_proto and vectors_proto_small"),
     ("vec-proto-small", "vectors_proto_small"),
@@ -190,9 +205,12 @@ impl Sweep {
             "counterexample-weight" => cfg.counterexample_weight = v,
             "vec-idf" => cfg.vectors.idf_power = v,
             "vec-sif" => cfg.vectors.sif_a = v,
-            "vec-zipf" => cfg.vectors.zipf = v > 0.0,
+            "vec-zipf" => cfg.vectors.zipf = n as u8,
+            "vec-bigrams" => cfg.vectors.bigrams = v,
             "vec-subword" => cfg.vectors.subword = v,
             "vec-words" => cfg.vectors.whole_words = v > 0.0,
+            "vec-pcs" => cfg.vectors.remove_pcs = n,
+            "vec-table" => cfg.vectors.table = n as u8,
             "vec-proto" => {
                 cfg.vectors_proto = v;
                 cfg.vectors_proto_small = v;

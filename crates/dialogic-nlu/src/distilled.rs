@@ -60,25 +60,42 @@ impl StaticVectors {
         model_dir: &Path,
         cache_dir: Option<&Path>,
     ) -> Result<Arc<StaticVectors>, NluError> {
-        let key = model_dir
+        StaticVectors::load_recipe(model_dir, cache_dir, 0)
+    }
+
+    /// [`StaticVectors::load`] for a table recipe: 0 = each token framed as `[CLS] token [SEP]`,
+    /// mean-pooled; 1 = the token alone (no frame), its own output.
+    pub fn load_recipe(
+        model_dir: &Path,
+        cache_dir: Option<&Path>,
+        recipe: u8,
+    ) -> Result<Arc<StaticVectors>, NluError> {
+        let mut key = model_dir
             .canonicalize()
             .map_err(|e| NluError::ModelUnavailable(format!("{}: {e}", model_dir.display())))?;
         let mut map = loaded()
             .lock()
             .map_err(|_| NluError::ModelUnavailable("vector registry poisoned".into()))?;
+        let dir = key.clone();
+        key.push(format!("#recipe{recipe}"));
         if let Some(v) = map.get(&key) {
             return Ok(Arc::clone(v));
         }
-        let v = Arc::new(StaticVectors::load_uncached(&key, cache_dir)?);
+        let v = Arc::new(StaticVectors::load_uncached(&dir, cache_dir, recipe)?);
         map.insert(key, Arc::clone(&v));
         Ok(v)
     }
 
-    fn load_uncached(dir: &Path, cache_dir: Option<&Path>) -> Result<StaticVectors, NluError> {
+    fn load_uncached(
+        dir: &Path,
+        cache_dir: Option<&Path>,
+        recipe: u8,
+    ) -> Result<StaticVectors, NluError> {
         let encoder = Encoder::load(dir)?;
         let tokenizer = Tokenizer::load(dir, MAX_TOKENS)
             .map_err(|e| NluError::ModelUnavailable(format!("{}: {e}", dir.display())))?;
-        let path = cache_dir.map(|c| c.join(format!("vectors-{RECIPE}-{}.bin", encoder.id())));
+        let path =
+            cache_dir.map(|c| c.join(format!("vectors-{RECIPE}.{recipe}-{}.bin", encoder.id())));
         let rows = encoder.bert().vocab_size();
         let dim = encoder.dim();
         let continuation = (0..rows as u32)
@@ -92,7 +109,7 @@ impl StaticVectors {
         let mut table = match stored {
             Some((_, t)) => t,
             None => {
-                let (mut t, mean) = distil(&encoder)?;
+                let (mut t, mean) = distil(&encoder, recipe)?;
                 t.extend(mean);
                 if let Some(p) = &path {
                     let _ = cache::save_matrix(p, dim, &t);
@@ -160,32 +177,48 @@ pub struct VectorConfig {
     /// training examples (0 = every word weighs 1).
     pub idf_power: f32,
     /// SIF weight `a / (a + p(w))`, `p(w)` the word's share of the training examples' words
-    /// (0 = off).
+    /// (0 = off; default 0.001, chosen by CV: `BENCHMARKS.md`, session 6). A word the skill
+    /// never saw weighs 1.
     pub sif_a: f32,
-    /// Zipf weight `ln(1 + rank)` from the WordPiece id (the vocabulary is in frequency order
-    /// after the special and single-char tokens) (off when false).
-    pub zipf: bool,
+    /// Zipf weight from the WordPiece id's rank (the vocabulary is in frequency order after the
+    /// special and single-char tokens): 0 = off, 1 = `ln(1 + rank)`, 2 = SIF weight
+    /// `a / (a + p)` with Zipf's `p = 1 / (rank H)` (`a` = `sif_a`, else 0.001).
+    pub zipf: u8,
+    /// Weight of vectors of the skill's word pairs (adjacent words of its training examples,
+    /// embedded through the encoder at training time) added where the pair occurs (0 = off).
+    pub bigrams: f32,
     /// Weight of a `##` continuation piece (1 = every piece alike, 0 = a word's first piece
     /// only).
     pub subword: f32,
     /// Embed the skill's multi-piece words whole through the encoder at training time.
     pub whole_words: bool,
+    /// Table recipe ([`StaticVectors::load_recipe`]).
+    pub table: u8,
+    /// Remove the projection on the top principal directions of the training examples'
+    /// sentence vectors (SIF's common-component removal; 0 = off).
+    pub remove_pcs: usize,
 }
 
 impl Default for VectorConfig {
     fn default() -> Self {
         VectorConfig {
             idf_power: 0.0,
-            sif_a: 0.0,
-            zipf: false,
+            sif_a: 0.001,
+            zipf: 0,
+            bigrams: 0.0,
             subword: 1.0,
             whole_words: false,
+            remove_pcs: 0,
+            table: 0,
         }
     }
 }
 
 /// First id of the frequency-ordered whole-word part of the BERT uncased vocabulary ("the").
 const ZIPF_FIRST: u32 = 1996;
+
+/// Harmonic number of the vocabulary size (Zipf's normaliser, about ln 30,000 + 0.58).
+const ZIPF_H: f32 = 10.9;
 
 /// A skill's sentence vectors: the shared table plus the skill's word weights and whole words.
 #[derive(Debug, Clone)]
@@ -198,6 +231,10 @@ pub struct SkillVectors {
     unseen: f32,
     /// Whole-word vectors (centred, unit length) of the skill's multi-piece words.
     whole: HashMap<Vec<u32>, Vec<f32>>,
+    /// Vectors (centred, unit length) of the skill's adjacent word pairs.
+    pairs: HashMap<(Vec<u32>, Vec<u32>), Vec<f32>>,
+    /// Unit directions removed from every sentence vector.
+    pcs: Vec<Vec<f32>>,
 }
 
 impl SkillVectors {
@@ -209,6 +246,8 @@ impl SkillVectors {
             weights: HashMap::new(),
             unseen: 1.0,
             whole: HashMap::new(),
+            pairs: HashMap::new(),
+            pcs: Vec::new(),
         }
     }
 
@@ -248,17 +287,43 @@ impl SkillVectors {
             .iter()
             .map(|(w, &d)| (w.clone(), weigh(d, tf[w])))
             .collect();
-        if self.cfg.whole_words {
-            let multi: Vec<&Vec<u32>> = df.keys().filter(|w| w.len() > 1).collect();
-            let texts: Vec<String> = multi
+        let word_text = |w: &[u32]| {
+            w.iter()
+                .filter_map(|&id| self.base.tokenizer.token(id))
+                .map(|t| t.trim_start_matches("##").to_string())
+                .collect::<String>()
+        };
+        self.pairs.clear();
+        if self.cfg.bigrams > 0.0 {
+            let mut keys: Vec<(Vec<u32>, Vec<u32>)> = Vec::new();
+            for t in texts {
+                let words = self.base.words(t);
+                for p in words.windows(2) {
+                    keys.push((p[0].clone(), p[1].clone()));
+                }
+            }
+            keys.sort();
+            keys.dedup();
+            let texts: Vec<String> = keys
                 .iter()
-                .map(|w| {
-                    w.iter()
-                        .filter_map(|&id| self.base.tokenizer.token(id))
-                        .map(|t| t.trim_start_matches("##").to_string())
-                        .collect::<String>()
+                .map(|(a, b)| format!("{} {}", word_text(a), word_text(b)))
+                .collect();
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let encoder = Encoder::load(&self.base.model_dir)?;
+            let rows = encoder.embed_cached(&refs, cache_dir)?;
+            self.pairs = keys
+                .into_iter()
+                .zip(rows)
+                .filter(|(_, r)| r.len() == self.base.dim)
+                .map(|(k, r)| {
+                    let c: Vec<f32> = r.iter().zip(&self.base.mean).map(|(x, m)| x - m).collect();
+                    (k, l2_normalised(c))
                 })
                 .collect();
+        }
+        if self.cfg.whole_words {
+            let multi: Vec<&Vec<u32>> = df.keys().filter(|w| w.len() > 1).collect();
+            let texts: Vec<String> = multi.iter().map(|w| word_text(w)).collect();
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             let encoder = Encoder::load(&self.base.model_dir)?;
             let rows = encoder.embed_cached(&refs, cache_dir)?;
@@ -272,6 +337,11 @@ impl SkillVectors {
                 })
                 .collect();
         }
+        self.pcs.clear();
+        if self.cfg.remove_pcs > 0 {
+            let rows: Vec<Vec<f32>> = texts.iter().map(|t| self.embed(t)).collect();
+            self.pcs = top_directions(&rows, self.base.dim, self.cfg.remove_pcs);
+        }
         Ok(())
     }
 
@@ -284,13 +354,26 @@ impl SkillVectors {
                 *a += w * b;
             }
         };
-        for word in base.words(text) {
-            let mut w = self.weights.get(&word).copied().unwrap_or(self.unseen);
-            if self.cfg.zipf {
-                let rank = word[0].saturating_sub(ZIPF_FIRST).max(1);
-                w *= (1.0 + rank as f32).ln();
+        let words = base.words(text);
+        let mut ws = Vec::with_capacity(words.len());
+        for word in &words {
+            let mut w = self.weights.get(word).copied().unwrap_or(self.unseen);
+            let rank = word[0].saturating_sub(ZIPF_FIRST).max(1) as f32;
+            match self.cfg.zipf {
+                1 => w *= (1.0 + rank).ln(),
+                2 => {
+                    let a = if self.cfg.sif_a > 0.0 {
+                        self.cfg.sif_a
+                    } else {
+                        0.001
+                    };
+                    let p = 1.0 / (rank * ZIPF_H);
+                    w *= a / (a + p);
+                }
+                _ => {}
             }
-            if let Some(row) = self.whole.get(&word) {
+            ws.push(w);
+            if let Some(row) = self.whole.get(word) {
                 add(row, w);
                 continue;
             }
@@ -301,7 +384,22 @@ impl SkillVectors {
                 }
             }
         }
-        l2_normalised(v)
+        if !self.pairs.is_empty() {
+            for (k, p) in words.windows(2).enumerate() {
+                if let Some(row) = self.pairs.get(&(p[0].clone(), p[1].clone())) {
+                    add(row, self.cfg.bigrams * ws[k].min(ws[k + 1]));
+                }
+            }
+        }
+        let mut v = l2_normalised(v);
+        if !self.pcs.is_empty() {
+            for u in &self.pcs {
+                let d: f32 = v.iter().zip(u).map(|(a, b)| a * b).sum();
+                v.iter_mut().zip(u).for_each(|(a, b)| *a -= d * b);
+            }
+            v = l2_normalised(v);
+        }
+        v
     }
 
     /// Bytes held by this skill (the shared table not included).
@@ -316,13 +414,43 @@ impl SkillVectors {
     }
 }
 
+/// The `k` leading (uncentred) principal directions of `rows`, by power iteration with
+/// deflation.
+fn top_directions(rows: &[Vec<f32>], dim: usize, k: usize) -> Vec<Vec<f32>> {
+    let mut out: Vec<Vec<f32>> = Vec::new();
+    for j in 0..k.min(dim) {
+        let mut u: Vec<f32> = (0..dim).map(|i| 1.0 + ((i + j) % 7) as f32 * 0.1).collect();
+        u = l2_normalised(u);
+        for _ in 0..60 {
+            let mut next = vec![0f32; dim];
+            for r in rows {
+                let mut x = r.clone();
+                for p in &out {
+                    let d: f32 = x.iter().zip(p).map(|(a, b)| a * b).sum();
+                    x.iter_mut().zip(p).for_each(|(a, b)| *a -= d * b);
+                }
+                let d: f32 = x.iter().zip(&u).map(|(a, b)| a * b).sum();
+                next.iter_mut().zip(&x).for_each(|(a, b)| *a += d * b);
+            }
+            u = l2_normalised(next);
+        }
+        out.push(u);
+    }
+    out
+}
+
 /// Embed every vocabulary token through the encoder, centre the table, normalise rows: the
 /// table and the mean it was centred by.
-fn distil(encoder: &Encoder) -> Result<(Vec<f32>, Vec<f32>), NluError> {
+fn distil(encoder: &Encoder, recipe: u8) -> Result<(Vec<f32>, Vec<f32>), NluError> {
     let (cls, sep) = encoder.tokenizer().specials();
     let rows = encoder.bert().vocab_size();
     let dim = encoder.dim();
-    let seqs: Vec<Vec<u32>> = (0..rows as u32).map(|id| vec![cls, id, sep]).collect();
+    let seqs: Vec<Vec<u32>> = (0..rows as u32)
+        .map(|id| match recipe {
+            1 => vec![id],
+            _ => vec![cls, id, sep],
+        })
+        .collect();
     let mut table = Vec::with_capacity(rows * dim);
     for chunk in seqs.chunks(DISTIL_BATCH) {
         for r in encoder.embed_ids(chunk)? {

@@ -365,18 +365,20 @@ impl Nlu {
             ),
             // Vectors are an optional extra: when they cannot be had, the plain fast model runs
             // and its name says why.
-            (ModelChoice::Fast, Some(dir)) => match StaticVectors::load(dir, cache_dir) {
-                Ok(v) => (
-                    Dense::Vectors(Box::new(SkillVectors::new(v, config.vectors.clone()))),
-                    format!("fast+vectors ({})", dir.display()),
-                    config.vectors_weight,
-                ),
-                Err(e) => (
-                    Dense::None,
-                    format!("fast (distilled vectors unavailable: {e})"),
-                    0.0,
-                ),
-            },
+            (ModelChoice::Fast, Some(dir)) => {
+                match StaticVectors::load_recipe(dir, cache_dir, config.vectors.table) {
+                    Ok(v) => (
+                        Dense::Vectors(Box::new(SkillVectors::new(v, config.vectors.clone()))),
+                        format!("fast+vectors ({})", dir.display()),
+                        config.vectors_weight,
+                    ),
+                    Err(e) => (
+                        Dense::None,
+                        format!("fast (distilled vectors unavailable: {e})"),
+                        0.0,
+                    ),
+                }
+            }
             (ModelChoice::Fast, None) => (Dense::None, "fast".to_string(), 0.0),
         };
         let language = workspace

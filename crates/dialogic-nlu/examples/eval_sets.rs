@@ -128,6 +128,18 @@ const SETTINGS: &[(&str, &str)] = &[
     ("entity-weight", "features.entity_weight"),
     ("counterexample-weight", "counterexample_weight"),
     (
+        "bigram-weight",
+        "features.bigram_weight (word bigrams inside the word group)",
+    ),
+    (
+        "pair-weight",
+        "features.pair_weight (unordered stem pairs at any distance; 0 = off)",
+    ),
+    (
+        "char-len-power",
+        "features.char_len_power (char n-gram of n weighs (n/3)^p)",
+    ),
+    (
         "vec-idf",
         "vectors.idf_power (IDF word weights in the distilled sentence mean)",
     ),
@@ -203,6 +215,9 @@ impl Sweep {
             "concept" => cfg.features.concept_weight = v,
             "entity-weight" => cfg.features.entity_weight = v,
             "counterexample-weight" => cfg.counterexample_weight = v,
+            "bigram-weight" => cfg.features.bigram_weight = v,
+            "pair-weight" => cfg.features.pair_weight = v,
+            "char-len-power" => cfg.features.char_len_power = v,
             "vec-idf" => cfg.vectors.idf_power = v,
             "vec-sif" => cfg.vectors.sif_a = v,
             "vec-zipf" => cfg.vectors.zipf = n as u8,

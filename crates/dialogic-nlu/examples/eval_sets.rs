@@ -140,6 +140,14 @@ const SETTINGS: &[(&str, &str)] = &[
         "features.char_len_power (char n-gram of n weighs (n/3)^p)",
     ),
     (
+        "vec-unseen",
+        "vectors.unseen (weight multiplier of words unseen in training)",
+    ),
+    (
+        "vec-max",
+        "vectors.max_pool (weight of a max-pooled vector appended; 0 = off)",
+    ),
+    (
         "vec-idf",
         "vectors.idf_power (IDF word weights in the distilled sentence mean)",
     ),
@@ -225,6 +233,8 @@ impl Sweep {
             "vec-subword" => cfg.vectors.subword = v,
             "vec-words" => cfg.vectors.whole_words = v > 0.0,
             "vec-pcs" => cfg.vectors.remove_pcs = n,
+            "vec-unseen" => cfg.vectors.unseen = v,
+            "vec-max" => cfg.vectors.max_pool = v,
             "vec-table" => cfg.vectors.table = n as u8,
             "vec-proto" => {
                 cfg.vectors_proto = v;

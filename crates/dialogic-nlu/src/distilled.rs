@@ -192,6 +192,12 @@ pub struct VectorConfig {
     pub subword: f32,
     /// Embed the skill's multi-piece words whole through the encoder at training time.
     pub whole_words: bool,
+    /// Multiplier of the weight of a word the skill's training examples never had (1 = as
+    /// the weighting gives it).
+    pub unseen: f32,
+    /// Weight of a max-pooled vector (per component, over the text's pieces) appended to the
+    /// mean (0 = off: the mean alone).
+    pub max_pool: f32,
     /// Table recipe ([`StaticVectors::load_recipe`]).
     pub table: u8,
     /// Remove the projection on the top principal directions of the training examples'
@@ -210,6 +216,8 @@ impl Default for VectorConfig {
             whole_words: false,
             remove_pcs: 0,
             table: 0,
+            unseen: 1.0,
+            max_pool: 0.0,
         }
     }
 }
@@ -282,7 +290,7 @@ impl SkillVectors {
             }
             w
         };
-        self.unseen = weigh(0.0, 0.0);
+        self.unseen = weigh(0.0, 0.0) * self.cfg.unseen;
         self.weights = df
             .iter()
             .map(|(w, &d)| (w.clone(), weigh(d, tf[w])))
@@ -355,6 +363,14 @@ impl SkillVectors {
             }
         };
         let words = base.words(text);
+        let mut mx = vec![f32::NEG_INFINITY; if self.cfg.max_pool > 0.0 { base.dim } else { 0 }];
+        if !mx.is_empty() {
+            for id in words.iter().flatten() {
+                if let Some(row) = base.row(*id) {
+                    mx.iter_mut().zip(row).for_each(|(m, x)| *m = m.max(*x));
+                }
+            }
+        }
         let mut ws = Vec::with_capacity(words.len());
         for word in &words {
             let mut w = self.weights.get(word).copied().unwrap_or(self.unseen);
@@ -397,6 +413,14 @@ impl SkillVectors {
                 let d: f32 = v.iter().zip(u).map(|(a, b)| a * b).sum();
                 v.iter_mut().zip(u).for_each(|(a, b)| *a -= d * b);
             }
+            v = l2_normalised(v);
+        }
+        if !mx.is_empty() {
+            mx.iter_mut()
+                .filter(|m| !m.is_finite())
+                .for_each(|m| *m = 0.0);
+            let mx = l2_normalised(mx);
+            v.extend(mx.iter().map(|x| x * self.cfg.max_pool));
             v = l2_normalised(v);
         }
         v

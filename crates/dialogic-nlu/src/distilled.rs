@@ -278,18 +278,7 @@ impl SkillVectors {
             }
         }
         let n = texts.len() as f32;
-        let idf = |d: f32| ((1.0 + n) / (1.0 + d)).ln() + 1.0;
-        let weigh = |d: f32, c: f32| {
-            let mut w = 1.0;
-            if self.cfg.idf_power != 0.0 {
-                w *= idf(d).powf(self.cfg.idf_power);
-            }
-            if self.cfg.sif_a > 0.0 {
-                let p = c / total.max(1.0);
-                w *= self.cfg.sif_a / (self.cfg.sif_a + p);
-            }
-            w
-        };
+        let weigh = |d: f32, c: f32| word_weight(&self.cfg, n, total, d, c);
         self.unseen = weigh(0.0, 0.0) * self.cfg.unseen;
         self.weights = df
             .iter()
@@ -438,6 +427,21 @@ impl SkillVectors {
     }
 }
 
+/// Weight of a word found in `df` of `n` training examples, `count` times among their `total`
+/// words (`VectorConfig::idf_power` and `sif_a`).
+fn word_weight(cfg: &VectorConfig, n: f32, total: f32, df: f32, count: f32) -> f32 {
+    let mut w = 1.0;
+    if cfg.idf_power != 0.0 {
+        let idf = ((1.0 + n) / (1.0 + df)).ln() + 1.0;
+        w *= idf.powf(cfg.idf_power);
+    }
+    if cfg.sif_a > 0.0 {
+        let p = count / total.max(1.0);
+        w *= cfg.sif_a / (cfg.sif_a + p);
+    }
+    w
+}
+
 /// The `k` leading (uncentred) principal directions of `rows`, by power iteration with
 /// deflation.
 fn top_directions(rows: &[Vec<f32>], dim: usize, k: usize) -> Vec<Vec<f32>> {
@@ -493,4 +497,38 @@ fn distil(encoder: &Encoder, recipe: u8) -> Result<(Vec<f32>, Vec<f32>), NluErro
         out.extend(l2_normalised(centred));
     }
     Ok((out, mean))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sif_weights_frequent_words_down_and_unseen_words_at_one() {
+        let cfg = VectorConfig::default();
+        // 1,000 words in 100 examples: "the" 100 times, "alarm" 5 times.
+        let the = word_weight(&cfg, 100.0, 1000.0, 100.0, 100.0);
+        let alarm = word_weight(&cfg, 100.0, 1000.0, 5.0, 5.0);
+        let unseen = word_weight(&cfg, 100.0, 1000.0, 0.0, 0.0);
+        assert!((unseen - 1.0).abs() < 1e-6);
+        assert!(the < 0.02 && alarm > 0.1 && alarm < unseen);
+        let plain = VectorConfig {
+            sif_a: 0.0,
+            ..VectorConfig::default()
+        };
+        assert_eq!(word_weight(&plain, 100.0, 1000.0, 100.0, 100.0), 1.0);
+    }
+
+    #[test]
+    fn top_direction_is_the_shared_one() {
+        let rows: Vec<Vec<f32>> = (0..20)
+            .map(|i| {
+                let e = if i % 2 == 0 { 0.3 } else { -0.3 };
+                l2_normalised(vec![1.0, e, 0.1 * (i % 3) as f32])
+            })
+            .collect();
+        let u = top_directions(&rows, 3, 1);
+        assert_eq!(u.len(), 1);
+        assert!(u[0][0].abs() > 0.95, "{:?}", u[0]);
+    }
 }

@@ -207,6 +207,14 @@ impl Dense {
         }
     }
 
+    /// Bytes this skill's own dense-vector state holds (word weights, whole-word vectors).
+    fn skill_bytes(&self) -> usize {
+        match self {
+            Dense::Vectors(v) => v.memory_bytes(),
+            _ => 0,
+        }
+    }
+
     fn shared_bytes(&self) -> usize {
         match self {
             Dense::None => 0,
@@ -495,7 +503,9 @@ impl Nlu {
 
     /// Approximate heap bytes held by the trained model (this skill's own).
     pub fn memory_bytes(&self) -> usize {
-        self.intents.as_ref().map_or(0, IntentModel::memory_bytes) + self.entities.memory_bytes()
+        self.intents.as_ref().map_or(0, IntentModel::memory_bytes)
+            + self.entities.memory_bytes()
+            + self.dense.skill_bytes()
     }
 
     /// Bytes of the encoder weights or distilled table this model uses, loaded once per process

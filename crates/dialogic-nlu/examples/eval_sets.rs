@@ -132,6 +132,10 @@ const SETTINGS: &[(&str, &str)] = &[
         "features.bigram_weight (word bigrams inside the word group)",
     ),
     (
+        "number-words",
+        "features.number_words (1 = spelled-out numbers read as <num>)",
+    ),
+    (
         "pair-weight",
         "features.pair_weight (unordered stem pairs at any distance; 0 = off)",
     ),
@@ -225,6 +229,7 @@ impl Sweep {
             "counterexample-weight" => cfg.counterexample_weight = v,
             "bigram-weight" => cfg.features.bigram_weight = v,
             "pair-weight" => cfg.features.pair_weight = v,
+            "number-words" => cfg.features.number_words = v > 0.0,
             "char-len-power" => cfg.features.char_len_power = v,
             "vec-idf" => cfg.vectors.idf_power = v,
             "vec-sif" => cfg.vectors.sif_a = v,

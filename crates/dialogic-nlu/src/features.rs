@@ -46,7 +46,42 @@ pub struct FeatureConfig {
     /// Weight of the word-pair group: every unordered pair of distinct stems of the text, at
     /// any distance (0 = off).
     pub pair_weight: f32,
+    /// Spelled-out English numbers ("two", "forty") become the `<num>` word, as digits do.
+    pub number_words: bool,
 }
+
+/// Spelled-out numbers read as `<num>` with `FeatureConfig::number_words`.
+const NUMBER_WORDS: &[&str] = &[
+    "zero",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+    "thirty",
+    "forty",
+    "fifty",
+    "sixty",
+    "seventy",
+    "eighty",
+    "ninety",
+    "hundred",
+    "thousand",
+];
 
 impl Default for FeatureConfig {
     fn default() -> Self {
@@ -65,6 +100,7 @@ impl Default for FeatureConfig {
             bigram_weight: 1.0,
             char_len_power: 0.0,
             pair_weight: 0.0,
+            number_words: false,
         }
     }
 }
@@ -252,7 +288,9 @@ impl Featurizer {
         let c = &self.config;
         let mut stems: Vec<String> = Vec::with_capacity(tokens.len());
         for t in &tokens {
-            let w = if t.text.chars().all(|c| c.is_ascii_digit()) {
+            let w = if t.text.chars().all(|c| c.is_ascii_digit())
+                || (c.number_words && NUMBER_WORDS.contains(&t.text.as_str()))
+            {
                 "<num>".to_string()
             } else {
                 self.stemmer.stem(&t.text).into_owned()

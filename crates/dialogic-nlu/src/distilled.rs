@@ -97,7 +97,10 @@ impl StaticVectors {
         let path =
             cache_dir.map(|c| c.join(format!("vectors-{RECIPE}.{recipe}-{}.bin", encoder.id())));
         let rows = encoder.bert().vocab_size();
-        let dim = encoder.dim();
+        let dim = match recipe {
+            2 | 3 => PCA_DIM,
+            _ => encoder.dim(),
+        };
         let continuation = (0..rows as u32)
             .map(|id| tokenizer.token(id).is_some_and(|t| t.starts_with("##")))
             .collect();
@@ -109,7 +112,12 @@ impl StaticVectors {
         let mut table = match stored {
             Some((_, t)) => t,
             None => {
-                let (mut t, mean) = distil(&encoder, recipe)?;
+                let (mut t, mut mean) = distil(&encoder, recipe)?;
+                if recipe >= 2 {
+                    t = pca(&t, encoder.dim(), dim, recipe != 2);
+                    // Whole-word and word-pair vectors are not projected: no mean for them.
+                    mean = vec![0.0; dim];
+                }
                 t.extend(mean);
                 if let Some(p) = &path {
                     let _ = cache::save_matrix(p, dim, &t);
@@ -198,7 +206,9 @@ pub struct VectorConfig {
     /// Weight of a max-pooled vector (per component, over the text's pieces) appended to the
     /// mean (0 = off: the mean alone).
     pub max_pool: f32,
-    /// Table recipe ([`StaticVectors::load_recipe`]).
+    /// Table recipe ([`StaticVectors::load_recipe`]): 0 = framed tokens, 1 = unframed, 2 = framed
+    /// projected on the table's top 256 principal components, 3 = the same whitened, 4 = all
+    /// 384 components whitened.
     pub table: u8,
     /// Remove the projection on the top principal directions of the training examples'
     /// sentence vectors (SIF's common-component removal; 0 = off).
@@ -427,6 +437,105 @@ impl SkillVectors {
     }
 }
 
+/// Principal components kept by table recipes 2 and 3.
+const PCA_DIM: usize = 256;
+
+/// Rows of `table` (`dim` wide, centred) projected on their top `k` principal components
+/// (divided by the component's standard deviation when `whiten`), rows re-normalised.
+fn pca(table: &[f32], dim: usize, k: usize, whiten: bool) -> Vec<f32> {
+    let n = table.len() / dim;
+    let mut cov = vec![0f64; dim * dim];
+    for row in table.chunks_exact(dim) {
+        for i in 0..dim {
+            let x = f64::from(row[i]);
+            for j in i..dim {
+                cov[i * dim + j] += x * f64::from(row[j]);
+            }
+        }
+    }
+    for i in 0..dim {
+        for j in i..dim {
+            cov[i * dim + j] /= n as f64;
+            cov[j * dim + i] = cov[i * dim + j];
+        }
+    }
+    let (vals, vecs) = jacobi_eigen(cov, dim);
+    let mut order: Vec<usize> = (0..dim).collect();
+    order.sort_by(|&a, &b| vals[b].total_cmp(&vals[a]));
+    let comps: Vec<(Vec<f32>, f32)> = order
+        .iter()
+        .take(k)
+        .map(|&c| {
+            let v: Vec<f32> = (0..dim).map(|i| vecs[i * dim + c] as f32).collect();
+            let s = if whiten {
+                1.0 / vals[c].max(1e-12).sqrt() as f32
+            } else {
+                1.0
+            };
+            (v, s)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n * k);
+    for row in table.chunks_exact(dim) {
+        let p: Vec<f32> = comps
+            .iter()
+            .map(|(v, s)| s * v.iter().zip(row).map(|(a, b)| a * b).sum::<f32>())
+            .collect();
+        out.extend(l2_normalised(p));
+    }
+    out
+}
+
+/// Eigenvalues and eigenvectors (columns of the returned `n x n` matrix) of a symmetric matrix,
+/// cyclic Jacobi.
+fn jacobi_eigen(mut a: Vec<f64>, n: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut v = vec![0f64; n * n];
+    for i in 0..n {
+        v[i * n + i] = 1.0;
+    }
+    for _ in 0..30 {
+        let off: f64 = (0..n)
+            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * n + j] * a[i * n + j])
+            .sum();
+        if off < 1e-18 {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                let apq = a[p * n + q];
+                if apq.abs() < 1e-15 {
+                    continue;
+                }
+                let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..n {
+                    let akp = a[k * n + p];
+                    let akq = a[k * n + q];
+                    a[k * n + p] = c * akp - s * akq;
+                    a[k * n + q] = s * akp + c * akq;
+                }
+                for k in 0..n {
+                    let apk = a[p * n + k];
+                    let aqk = a[q * n + k];
+                    a[p * n + k] = c * apk - s * aqk;
+                    a[q * n + k] = s * apk + c * aqk;
+                }
+                for k in 0..n {
+                    let vkp = v[k * n + p];
+                    let vkq = v[k * n + q];
+                    v[k * n + p] = c * vkp - s * vkq;
+                    v[k * n + q] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    ((0..n).map(|i| a[i * n + i]).collect(), v)
+}
+
 /// Weight of a word found in `df` of `n` training examples, `count` times among their `total`
 /// words (`VectorConfig::idf_power` and `sif_a`).
 fn word_weight(cfg: &VectorConfig, n: f32, total: f32, df: f32, count: f32) -> f32 {
@@ -517,6 +626,15 @@ mod tests {
             ..VectorConfig::default()
         };
         assert_eq!(word_weight(&plain, 100.0, 1000.0, 100.0, 100.0), 1.0);
+    }
+
+    #[test]
+    fn jacobi_finds_the_eigenpairs() {
+        // [[2, 1], [1, 2]]: eigenvalues 3 and 1, eigenvectors (1, 1) and (1, -1) / sqrt 2.
+        let (vals, vecs) = jacobi_eigen(vec![2.0, 1.0, 1.0, 2.0], 2);
+        let big = usize::from(vals[1] > vals[0]);
+        assert!((vals[big] - 3.0).abs() < 1e-9 && (vals[1 - big] - 1.0).abs() < 1e-9);
+        assert!((vecs[big].abs() - vecs[2 + big].abs()).abs() < 1e-9);
     }
 
     #[test]

@@ -5,9 +5,12 @@
 //! classification time. The fast model adds it as dense features.
 //!
 //! The table is built once per model (about a minute on 2 cores) and kept on disk in the cache
-//! directory (`vectors-<recipe>-<model id>.bin`, 47 MB for MiniLM); a process shares one table
-//! across skills. Per skill, [`SkillVectors`] adds what the skill's own training examples say:
-//! word weights and (optionally) whole-word vectors for the skill's multi-piece words.
+//! directory (`vectors-r2.<recipe>-<model id>.bin`, 47 MB for MiniLM; the name changes with the
+//! recipe, so a changed recipe builds a new table; the file before session 6,
+//! `vectors-<model id>.bin`, is no longer read); a process shares one table across skills. Per
+//! skill, [`SkillVectors`] adds what the skill's own training examples say: SIF word weights
+//! (on by default) and, as measured options, IDF / Zipf weights, whole-word and word-pair vectors
+//! through the encoder, and common-component removal.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

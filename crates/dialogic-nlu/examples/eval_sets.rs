@@ -148,6 +148,10 @@ const SETTINGS: &[(&str, &str)] = &[
         "vectors.unseen (weight multiplier of words unseen in training)",
     ),
     (
+        "vec-plain",
+        "vectors.plain_concat (weight of the plain mean appended; 0 = off)",
+    ),
+    (
         "vec-max",
         "vectors.max_pool (weight of a max-pooled vector appended; 0 = off)",
     ),
@@ -240,6 +244,7 @@ impl Sweep {
             "vec-pcs" => cfg.vectors.remove_pcs = n,
             "vec-unseen" => cfg.vectors.unseen = v,
             "vec-max" => cfg.vectors.max_pool = v,
+            "vec-plain" => cfg.vectors.plain_concat = v,
             "vec-table" => cfg.vectors.table = n as u8,
             "vec-proto" => {
                 cfg.vectors_proto = v;

@@ -209,6 +209,8 @@ pub struct VectorConfig {
     /// Weight of a max-pooled vector (per component, over the text's pieces) appended to the
     /// mean (0 = off: the mean alone).
     pub max_pool: f32,
+    /// Weight of the plain (unweighted) mean appended to the weighted one (0 = off).
+    pub plain_concat: f32,
     /// Table recipe ([`StaticVectors::load_recipe`]): 0 = framed tokens, 1 = unframed, 2 = framed
     /// projected on the table's top 256 principal components, 3 = the same whitened, 4 = all
     /// 384 components whitened.
@@ -231,6 +233,7 @@ impl Default for VectorConfig {
             table: 0,
             unseen: 1.0,
             max_pool: 0.0,
+            plain_concat: 0.0,
         }
     }
 }
@@ -423,6 +426,11 @@ impl SkillVectors {
                 .for_each(|m| *m = 0.0);
             let mx = l2_normalised(mx);
             v.extend(mx.iter().map(|x| x * self.cfg.max_pool));
+            v = l2_normalised(v);
+        }
+        if self.cfg.plain_concat > 0.0 {
+            let plain = base.embed(text);
+            v.extend(plain.iter().map(|x| x * self.cfg.plain_concat));
             v = l2_normalised(v);
         }
         v

@@ -127,6 +127,68 @@ const SETTINGS: &[(&str, &str)] = &[
     ("concept", "features.concept_weight"),
     ("entity-weight", "features.entity_weight"),
     ("counterexample-weight", "counterexample_weight"),
+    (
+        "bigram-weight",
+        "features.bigram_weight (word bigrams inside the word group)",
+    ),
+    (
+        "number-words",
+        "features.number_words (1 = spelled-out numbers read as <num>)",
+    ),
+    (
+        "pair-weight",
+        "features.pair_weight (unordered stem pairs at any distance; 0 = off)",
+    ),
+    (
+        "char-len-power",
+        "features.char_len_power (char n-gram of n weighs (n/3)^p)",
+    ),
+    (
+        "vec-unseen",
+        "vectors.unseen (weight multiplier of words unseen in training)",
+    ),
+    (
+        "vec-plain",
+        "vectors.plain_concat (weight of the plain mean appended; 0 = off)",
+    ),
+    (
+        "vec-max",
+        "vectors.max_pool (weight of a max-pooled vector appended; 0 = off)",
+    ),
+    (
+        "vec-idf",
+        "vectors.idf_power (IDF word weights in the distilled sentence mean)",
+    ),
+    (
+        "vec-sif",
+        "vectors.sif_a (SIF word weights a / (a + p(w)); 0 = off)",
+    ),
+    (
+        "vec-zipf",
+        "vectors.zipf (1 = ln(1 + rank) word weights, 2 = SIF with Zipf's p(w))",
+    ),
+    (
+        "vec-bigrams",
+        "vectors.bigrams (weight of the skill's word-pair vectors; 0 = off)",
+    ),
+    (
+        "vec-subword",
+        "vectors.subword (weight of ## pieces in a word's mean)",
+    ),
+    (
+        "vec-words",
+        "vectors.whole_words (1 = skill words embedded whole)",
+    ),
+    (
+        "vec-pcs",
+        "vectors.remove_pcs (common components removed from sentence vectors)",
+    ),
+    (
+        "vec-table",
+        "vectors.table (0 = [CLS] token [SEP] pooled, 1 = the token alone)",
+    ),
+    ("vec-proto", "vectors_proto and vectors_proto_small"),
+    ("vec-proto-small", "vectors_proto_small"),
 ];
 
 impl Sweep {
@@ -169,6 +231,26 @@ impl Sweep {
             "concept" => cfg.features.concept_weight = v,
             "entity-weight" => cfg.features.entity_weight = v,
             "counterexample-weight" => cfg.counterexample_weight = v,
+            "bigram-weight" => cfg.features.bigram_weight = v,
+            "pair-weight" => cfg.features.pair_weight = v,
+            "number-words" => cfg.features.number_words = v > 0.0,
+            "char-len-power" => cfg.features.char_len_power = v,
+            "vec-idf" => cfg.vectors.idf_power = v,
+            "vec-sif" => cfg.vectors.sif_a = v,
+            "vec-zipf" => cfg.vectors.zipf = n as u8,
+            "vec-bigrams" => cfg.vectors.bigrams = v,
+            "vec-subword" => cfg.vectors.subword = v,
+            "vec-words" => cfg.vectors.whole_words = v > 0.0,
+            "vec-pcs" => cfg.vectors.remove_pcs = n,
+            "vec-unseen" => cfg.vectors.unseen = v,
+            "vec-max" => cfg.vectors.max_pool = v,
+            "vec-plain" => cfg.vectors.plain_concat = v,
+            "vec-table" => cfg.vectors.table = n as u8,
+            "vec-proto" => {
+                cfg.vectors_proto = v;
+                cfg.vectors_proto_small = v;
+            }
+            "vec-proto-small" => cfg.vectors_proto_small = v,
             _ => {}
         }
     }

@@ -1,5 +1,6 @@
 //! Training time, per-utterance latency percentiles and model size of the fast model on one set:
-//! `cargo run --release -p dialogic-nlu --example latency -- [SET]` (default clinc150).
+//! `cargo run --release -p dialogic-nlu --example latency -- [SET] [VECTORS_MODEL_DIR]` (default
+//! clinc150; with a model directory, the fast model with distilled vectors from it).
 
 use std::time::Instant;
 
@@ -17,7 +18,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter_map(|l| l.split('\t').next())
         .collect();
     let t0 = Instant::now();
-    let nlu = Nlu::train(&skill, &NluOptions::default())?;
+    let options = NluOptions {
+        vectors_dir: std::env::args().nth(2).map(Into::into),
+        cache_dir: Some(dialogic_nlu::encoder::cache::default_dir()),
+        ..NluOptions::default()
+    };
+    let nlu = Nlu::train(&skill, &options)?;
     let train = t0.elapsed().as_secs_f64();
     println!(
         "set {set}: train {train:.2} s (wall), model {:.1} MiB",

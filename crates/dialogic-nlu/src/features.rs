@@ -38,7 +38,50 @@ pub struct FeatureConfig {
     pub concept_bigrams: bool,
     /// Also emit the unstemmed word when it differs from its stem.
     pub raw_words: bool,
+    /// Weight of a word bigram relative to a word inside the word group (multiplies its IDF).
+    pub bigram_weight: f32,
+    /// Char n-grams of length `n` weigh `(n / 3) ^ char_len_power` inside the char group
+    /// (0 = every length alike).
+    pub char_len_power: f32,
+    /// Weight of the word-pair group: every unordered pair of distinct stems of the text, at
+    /// any distance (0 = off).
+    pub pair_weight: f32,
+    /// Spelled-out English numbers ("two", "forty") become the `<num>` word, as digits do.
+    pub number_words: bool,
 }
+
+/// Spelled-out numbers read as `<num>` with `FeatureConfig::number_words`.
+const NUMBER_WORDS: &[&str] = &[
+    "zero",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+    "thirty",
+    "forty",
+    "fifty",
+    "sixty",
+    "seventy",
+    "eighty",
+    "ninety",
+    "hundred",
+    "thousand",
+];
 
 impl Default for FeatureConfig {
     fn default() -> Self {
@@ -54,6 +97,10 @@ impl Default for FeatureConfig {
             concept_weight: 0.5,
             concept_bigrams: false,
             raw_words: false,
+            bigram_weight: 1.0,
+            char_len_power: 0.0,
+            pair_weight: 0.0,
+            number_words: false,
         }
     }
 }
@@ -62,7 +109,8 @@ const GROUP_WORD: u8 = 0;
 const GROUP_CHAR: u8 = 1;
 const GROUP_ENTITY: u8 = 2;
 const GROUP_CONCEPT: u8 = 3;
-const GROUPS: usize = 4;
+const GROUP_PAIR: u8 = 4;
+const GROUPS: usize = 5;
 
 /// Identity hasher for keys that are already good 64-bit hashes.
 #[derive(Default)]
@@ -106,7 +154,8 @@ fn hash_chars(group: u8, kind: u8, chars: impl Iterator<Item = char>) -> u64 {
 /// Raw (unweighted) features of one text: hash -> (group, count).
 #[derive(Debug, Default)]
 struct Raw {
-    items: Vec<(u64, u8)>,
+    /// `(hash, group, kind)`: kind 0 = plain, 1 = word bigram, `n` >= 2 = char n-gram of n.
+    items: Vec<(u64, u8, u8)>,
 }
 
 /// Extracts features and holds the fitted vocabulary and IDF weights.
@@ -195,27 +244,33 @@ impl Featurizer {
         extras: &[Vec<String>],
     ) -> Featurizer {
         let mut f = Featurizer::empty(config, language);
-        let mut df: IdMap<(u32, u8)> = IdMap::default();
+        let mut df: IdMap<(u32, u8, u8)> = IdMap::default();
         for (i, t) in texts.iter().enumerate() {
             let extra = extras.get(i).map(Vec::as_slice).unwrap_or(&[]);
             let mut raw = f.raw(t, extra);
             raw.items.sort_unstable();
             raw.items.dedup();
-            for (h, g) in raw.items {
-                let e = df.entry(h).or_insert((0, g));
+            for (h, g, k) in raw.items {
+                let e = df.entry(h).or_insert((0, g, k));
                 e.0 += 1;
             }
         }
         let n = texts.len() as f32;
-        let mut keys: Vec<(u64, (u32, u8))> = df
+        let mut keys: Vec<(u64, (u32, u8, u8))> = df
             .into_iter()
-            .filter(|(_, (c, _))| *c >= f.config.min_df)
+            .filter(|(_, (c, _, _))| *c >= f.config.min_df)
             .collect();
         keys.sort_unstable_by_key(|(h, _)| *h);
-        for (h, (c, g)) in keys {
+        for (h, (c, g, k)) in keys {
             let idx = f.idf.len() as u32;
             f.vocab.insert(h, idx);
-            f.idf.push(((1.0 + n) / (1.0 + c as f32)).ln() + 1.0);
+            let kind = match k {
+                0 => 1.0,
+                1 => f.config.bigram_weight,
+                len => (f32::from(len) / 3.0).powf(f.config.char_len_power),
+            };
+            f.idf
+                .push((((1.0 + n) / (1.0 + c as f32)).ln() + 1.0) * kind);
             f.group.push(g);
         }
         f
@@ -233,7 +288,9 @@ impl Featurizer {
         let c = &self.config;
         let mut stems: Vec<String> = Vec::with_capacity(tokens.len());
         for t in &tokens {
-            let w = if t.text.chars().all(|c| c.is_ascii_digit()) {
+            let w = if t.text.chars().all(|c| c.is_ascii_digit())
+                || (c.number_words && NUMBER_WORDS.contains(&t.text.as_str()))
+            {
                 "<num>".to_string()
             } else {
                 self.stemmer.stem(&t.text).into_owned()
@@ -243,13 +300,13 @@ impl Featurizer {
         if c.words {
             for s in &stems {
                 raw.items
-                    .push((hash_chars(GROUP_WORD, 1, s.chars()), GROUP_WORD));
+                    .push((hash_chars(GROUP_WORD, 1, s.chars()), GROUP_WORD, 0));
             }
             if c.raw_words {
                 for (t, s) in tokens.iter().zip(&stems) {
                     if &t.text != s {
                         raw.items
-                            .push((hash_chars(GROUP_WORD, 3, t.text.chars()), GROUP_WORD));
+                            .push((hash_chars(GROUP_WORD, 3, t.text.chars()), GROUP_WORD, 0));
                     }
                 }
             }
@@ -262,7 +319,8 @@ impl Featurizer {
                 .chain(std::iter::once("</s>"))
             {
                 let it = prev.chars().chain(std::iter::once(' ')).chain(s.chars());
-                raw.items.push((hash_chars(GROUP_WORD, 2, it), GROUP_WORD));
+                raw.items
+                    .push((hash_chars(GROUP_WORD, 2, it), GROUP_WORD, 1));
                 prev = s;
             }
         }
@@ -281,8 +339,21 @@ impl Featurizer {
                         raw.items.push((
                             hash_chars(GROUP_CHAR, n as u8, w.iter().copied()),
                             GROUP_CHAR,
+                            n.max(2) as u8,
                         ));
                     }
+                }
+            }
+        }
+        if c.pair_weight > 0.0 {
+            let mut uniq: Vec<&str> = stems.iter().map(String::as_str).collect();
+            uniq.sort_unstable();
+            uniq.dedup();
+            for (i, a) in uniq.iter().enumerate() {
+                for b in &uniq[i + 1..] {
+                    let it = a.chars().chain(std::iter::once(' ')).chain(b.chars());
+                    raw.items
+                        .push((hash_chars(GROUP_PAIR, 0, it), GROUP_PAIR, 0));
                 }
             }
         }
@@ -292,12 +363,12 @@ impl Featurizer {
             for (k, cs) in concepts.iter().enumerate() {
                 for c in cs.iter() {
                     raw.items
-                        .push((hash_chars(GROUP_CONCEPT, 0, c.chars()), GROUP_CONCEPT));
+                        .push((hash_chars(GROUP_CONCEPT, 0, c.chars()), GROUP_CONCEPT, 0));
                     if self.config.concept_bigrams {
                         if let Some(next) = stems.get(k + 1) {
                             let it = c.chars().chain(std::iter::once(' ')).chain(next.chars());
                             raw.items
-                                .push((hash_chars(GROUP_CONCEPT, 1, it), GROUP_CONCEPT));
+                                .push((hash_chars(GROUP_CONCEPT, 1, it), GROUP_CONCEPT, 0));
                         }
                         if k > 0 {
                             let it = stems[k - 1]
@@ -305,7 +376,7 @@ impl Featurizer {
                                 .chain(std::iter::once(' '))
                                 .chain(c.chars());
                             raw.items
-                                .push((hash_chars(GROUP_CONCEPT, 2, it), GROUP_CONCEPT));
+                                .push((hash_chars(GROUP_CONCEPT, 2, it), GROUP_CONCEPT, 0));
                         }
                     }
                 }
@@ -313,7 +384,7 @@ impl Featurizer {
         }
         for e in extra {
             raw.items
-                .push((hash_chars(GROUP_ENTITY, 0, e.chars()), GROUP_ENTITY));
+                .push((hash_chars(GROUP_ENTITY, 0, e.chars()), GROUP_ENTITY, 0));
         }
         raw
     }
@@ -328,7 +399,7 @@ impl Featurizer {
     pub fn transform_with_coverage(&self, text: &str, extra: &[String]) -> (SparseVec, f32) {
         let raw = self.raw(text, extra);
         let (mut words, mut known) = (0u32, 0u32);
-        for (h, g) in &raw.items {
+        for (h, g, _) in &raw.items {
             if *g == GROUP_WORD {
                 words += 1;
                 if self.vocab.contains_key(h) {
@@ -344,7 +415,7 @@ impl Featurizer {
         let mut counts: Vec<(u32, f32)> = raw
             .items
             .iter()
-            .filter_map(|(h, _)| self.vocab.get(h).map(|&i| (i, 1.0)))
+            .filter_map(|(h, _, _)| self.vocab.get(h).map(|&i| (i, 1.0)))
             .collect();
         counts.sort_unstable_by_key(|(i, _)| *i);
         let mut v: SparseVec = Vec::with_capacity(counts.len());
@@ -364,6 +435,7 @@ impl Featurizer {
             self.config.char_weight,
             self.config.entity_weight,
             self.config.concept_weight,
+            self.config.pair_weight,
         ];
         let mut scale = [0f32; GROUPS];
         for g in 0..GROUPS {

@@ -49,6 +49,12 @@ pub struct IntentConfig {
     pub encoder_weight: f32,
     /// Weight of the distilled static-vector sentence embedding, for the fast model with vectors.
     pub vectors_weight: f32,
+    /// How distilled token vectors make a sentence vector (word weights, whole words).
+    pub vectors: crate::distilled::VectorConfig,
+    /// `proto_weight` for the fast model with distilled vectors (0 = off).
+    pub vectors_proto: f32,
+    /// `proto_weight_small` for the fast model with distilled vectors (0 = off).
+    pub vectors_proto_small: f32,
     /// Weight of the prototype score (cosine between the input's dense vector and each class's
     /// unit centroid of training vectors) added to the class's logit, for skills with many
     /// examples per intent (hinge loss). 0 = off.
@@ -81,6 +87,9 @@ impl Default for IntentConfig {
             dropout_weight: 0.5,
             encoder_weight: 1.0,
             vectors_weight: 1.0,
+            vectors: crate::distilled::VectorConfig::default(),
+            vectors_proto: 0.0,
+            vectors_proto_small: 0.0,
             proto_weight: 1.0,
             proto_weight_small: 8.0,
         }

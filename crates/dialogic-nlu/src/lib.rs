@@ -45,7 +45,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::classifier::TrainParams;
-use crate::distilled::StaticVectors;
+use crate::distilled::{SkillVectors, StaticVectors};
 use crate::encoder::Encoder;
 use crate::entities::{EntityMatch, EntityRecognizer};
 use crate::intents::{Example, IntentConfig, IntentModel};
@@ -147,7 +147,7 @@ pub fn options_for(
 enum Dense {
     None,
     Encoder(Arc<Encoder>),
-    Vectors(Arc<StaticVectors>),
+    Vectors(Box<SkillVectors>),
 }
 
 impl Dense {
@@ -160,7 +160,7 @@ impl Dense {
     }
 
     fn embed_training(
-        &self,
+        &mut self,
         examples: &mut [Example],
         cache_dir: Option<&std::path::Path>,
     ) -> Result<(), NluError> {
@@ -174,6 +174,8 @@ impl Dense {
                 }
             }
             Dense::Vectors(v) => {
+                let texts: Vec<&str> = examples.iter().map(|x| x.text.as_str()).collect();
+                v.fit(&texts, cache_dir)?;
                 for x in examples.iter_mut() {
                     x.dense = Some(Arc::from(v.embed(&x.text)));
                 }
@@ -189,8 +191,8 @@ impl Dense {
         match self {
             Dense::Encoder(_) => config.clone(),
             Dense::Vectors(_) => IntentConfig {
-                proto_weight: 0.0,
-                proto_weight_small: 0.0,
+                proto_weight: config.vectors_proto,
+                proto_weight_small: config.vectors_proto_small,
                 ..config.clone()
             },
             Dense::None => IntentConfig {
@@ -205,11 +207,19 @@ impl Dense {
         }
     }
 
+    /// Bytes this skill's own dense-vector state holds (word weights, whole-word vectors).
+    fn skill_bytes(&self) -> usize {
+        match self {
+            Dense::Vectors(v) => v.memory_bytes(),
+            _ => 0,
+        }
+    }
+
     fn shared_bytes(&self) -> usize {
         match self {
             Dense::None => 0,
             Dense::Encoder(e) => e.memory_bytes(),
-            Dense::Vectors(v) => v.memory_bytes(),
+            Dense::Vectors(v) => v.base().memory_bytes(),
         }
     }
 }
@@ -355,7 +365,7 @@ impl Nlu {
             ));
         }
         let cache_dir = options.cache_dir.as_deref();
-        let (dense, model_name, dense_weight) = match (&options.model, &options.vectors_dir) {
+        let (mut dense, model_name, dense_weight) = match (&options.model, &options.vectors_dir) {
             (ModelChoice::Encoder { model_dir }, _) => (
                 Dense::Encoder(Encoder::load(model_dir)?),
                 format!("encoder ({})", model_dir.display()),
@@ -363,18 +373,20 @@ impl Nlu {
             ),
             // Vectors are an optional extra: when they cannot be had, the plain fast model runs
             // and its name says why.
-            (ModelChoice::Fast, Some(dir)) => match StaticVectors::load(dir, cache_dir) {
-                Ok(v) => (
-                    Dense::Vectors(v),
-                    format!("fast+vectors ({})", dir.display()),
-                    config.vectors_weight,
-                ),
-                Err(e) => (
-                    Dense::None,
-                    format!("fast (distilled vectors unavailable: {e})"),
-                    0.0,
-                ),
-            },
+            (ModelChoice::Fast, Some(dir)) => {
+                match StaticVectors::load_recipe(dir, cache_dir, config.vectors.table) {
+                    Ok(v) => (
+                        Dense::Vectors(Box::new(SkillVectors::new(v, config.vectors.clone()))),
+                        format!("fast+vectors ({})", dir.display()),
+                        config.vectors_weight,
+                    ),
+                    Err(e) => (
+                        Dense::None,
+                        format!("fast (distilled vectors unavailable: {e})"),
+                        0.0,
+                    ),
+                }
+            }
             (ModelChoice::Fast, None) => (Dense::None, "fast".to_string(), 0.0),
         };
         let language = workspace
@@ -491,7 +503,9 @@ impl Nlu {
 
     /// Approximate heap bytes held by the trained model (this skill's own).
     pub fn memory_bytes(&self) -> usize {
-        self.intents.as_ref().map_or(0, IntentModel::memory_bytes) + self.entities.memory_bytes()
+        self.intents.as_ref().map_or(0, IntentModel::memory_bytes)
+            + self.entities.memory_bytes()
+            + self.dense.skill_bytes()
     }
 
     /// Bytes of the encoder weights or distilled table this model uses, loaded once per process

@@ -6,7 +6,8 @@
 #
 # PORT: a `dialogic serve --listen 127.0.0.1:PORT` with the demo assistant (as bench/compare.sh
 # starts them). DRAIN_SECONDS (default 0): time to wait after the run before reading the CPU
-# time, so background work (log webhook delivery) is counted too.
+# time, so background work (log webhook delivery) is counted too. Also prints the split by
+# thread name (tokio workers, the SQLite writer, sqlx's reader threads).
 set -euo pipefail
 PORT=$1; SECS=${2:-6}; DRAIN=${3:-0}
 pid=$(pgrep -f "listen 127.0.0.1:$PORT\b" | head -1)
@@ -18,11 +19,17 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"input":{"text":"I want a large pizza"}}'
 LUA
+threads() { for t in /proc/"$pid"/task/*; do echo "$(tr ' ' _ <"$t/comm") $(awk '{print $14 + $15}' "$t/stat")"; done \
+  | awk '{a[$1] += $2} END {for (k in a) print k, a[k]}' | sort; }
+t0=$(threads)
 before=$(cpu "$pid")
 out=$(wrk -t2 -c32 -d"${SECS}s" -s "$lua" "http://127.0.0.1:$PORT/v2/assistants/demo/message?version=2024-08-25")
 sleep "$DRAIN"
 after=$(cpu "$pid")
+t1=$(threads)
 n=$(awk '/requests in/ {print $1}' <<<"$out")
 rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
 ticks=$(getconf CLK_TCK)
 echo "port $PORT: $rps msg/s, server CPU $(( (after - before) * 1000000 / ticks / n )) us per message"
+join <(echo "$t0") <(echo "$t1") | awk -v n="$n" -v tck="$ticks" \
+  '{d = ($3 - $2) * 1000000 / tck / n; if (d >= 0.1) printf "  %-20s %6.1f us per message\n", $1, d}'

@@ -44,11 +44,13 @@ pub struct MessageCall {
 }
 
 /// Run a message through the pipeline; the value is the JSON answer for the client, serialised.
-pub async fn handle(state: &AppState, call: MessageCall) -> Result<Bytes, ApiError> {
+pub async fn handle(state: &AppState, mut call: MessageCall) -> Result<Bytes, ApiError> {
     match &call.mode {
         Mode::Stateless => {
             let mut calls = CallLog::default();
-            let result = turn(state, &call, None, Utc::now(), &mut calls).await;
+            // Moved, not copied: a stateless turn runs once.
+            let body = std::mem::take(&mut call.body);
+            let result = turn(state, &call, body, None, Utc::now(), &mut calls).await;
             let done = with_calls(state, result, calls)?;
             commit(state, &done.commit).await?;
             Ok(done.reply)
@@ -70,7 +72,9 @@ pub async fn handle(state: &AppState, call: MessageCall) -> Result<Bytes, ApiErr
                     .filter(|s| s.environment_id == call.env.id)
                     .ok_or_else(ApiError::invalid_session)?;
                 let mut calls = CallLog::default();
-                let result = turn(state, &call, Some(&session), now, &mut calls).await;
+                // A copy per attempt: the turn re-runs if the session changed underneath it.
+                let body = call.body.clone();
+                let result = turn(state, &call, body, Some(&session), now, &mut calls).await;
                 let mut done = with_calls(state, result, calls)?;
                 match state.store.commit_turn(&done.commit).await {
                     Err(StoreError::Conflict(_)) if attempt < MAX_ATTEMPTS => {
@@ -151,23 +155,26 @@ fn state_too_large() -> ApiError {
     ApiError::bad_request("Session state exceeds the 130kb size limit")
 }
 
+/// One run of the pipeline for `body` (the call's request body).
 async fn turn(
     state: &AppState,
     call: &MessageCall,
+    body: Value,
     session: Option<&Session>,
     now: DateTime<Utc>,
     calls: &mut CallLog,
 ) -> Result<Done, ApiError> {
     let env = &*call.env;
-    let mut request = match &call.body {
-        Value::Object(m) => Value::Object(m.clone()),
+    let mut request = match body {
+        Value::Object(m) => Value::Object(m),
         _ => Value::Object(Map::new()),
     };
-    let client_ctx = request
-        .get("context")
-        .cloned()
-        .filter(Value::is_object)
-        .unwrap_or_else(|| json!({}));
+    // Taken out of the request (its key stays in place, so the logged request keeps the
+    // client's key order) and put back merged below.
+    let client_ctx = match request.get_mut("context") {
+        Some(c @ Value::Object(_)) => std::mem::take(c),
+        _ => json!({}),
+    };
     if session.is_some() && size_of(&client_ctx) > SESSION_STATE_LIMIT {
         return Err(state_too_large());
     }

@@ -127,6 +127,21 @@ const SETTINGS: &[(&str, &str)] = &[
     ("concept", "features.concept_weight"),
     ("entity-weight", "features.entity_weight"),
     ("counterexample-weight", "counterexample_weight"),
+    (
+        "ft-layers",
+        "finetune.layers (encoder top layers fine-tuned on few-shot skills; 0 = off)",
+    ),
+    ("ft-epochs", "finetune.epochs"),
+    ("ft-lr", "finetune.lr (Adam, encoder layers)"),
+    (
+        "ft-head-lr",
+        "finetune.head_lr (Adam, the loss's class vectors)",
+    ),
+    (
+        "ft-scale",
+        "finetune.scale (logit scale of the cosine head)",
+    ),
+    ("ft-batch", "finetune.batch"),
 ];
 
 impl Sweep {
@@ -169,6 +184,12 @@ impl Sweep {
             "concept" => cfg.features.concept_weight = v,
             "entity-weight" => cfg.features.entity_weight = v,
             "counterexample-weight" => cfg.counterexample_weight = v,
+            "ft-layers" => cfg.finetune.layers = n,
+            "ft-epochs" => cfg.finetune.epochs = n,
+            "ft-lr" => cfg.finetune.lr = v,
+            "ft-head-lr" => cfg.finetune.head_lr = v,
+            "ft-scale" => cfg.finetune.scale = v,
+            "ft-batch" => cfg.finetune.batch = n,
             _ => {}
         }
     }

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use crate::classifier::{softmax, Linear, Rng, TrainParams};
+use crate::encoder::finetune::FinetuneConfig;
 use crate::features::{FeatureConfig, Featurizer, SparseVec};
 
 /// Confidence at which `#intent` matches (Watson's threshold).
@@ -55,6 +56,17 @@ pub struct IntentConfig {
     pub proto_weight: f32,
     /// The same for skills with few examples per intent (softmax).
     pub proto_weight_small: f32,
+    /// Fine-tuning of the encoder's top layer(s) on the skill's examples, for skills with few
+    /// examples per intent (below `large_from`), `ModelChoice::Encoder` only.
+    pub finetune: FinetuneConfig,
+}
+
+impl IntentConfig {
+    /// Whether a skill with `examples` training examples over `intents` intents is few-shot
+    /// (softmax head, `train_small`; below `large_from` examples per intent).
+    pub fn is_small(&self, examples: usize, intents: usize) -> bool {
+        (examples as f32 / intents.max(1) as f32) < self.large_from
+    }
 }
 
 impl Default for IntentConfig {
@@ -83,6 +95,7 @@ impl Default for IntentConfig {
             vectors_weight: 1.0,
             proto_weight: 1.0,
             proto_weight_small: 8.0,
+            finetune: FinetuneConfig::default(),
         }
     }
 }
@@ -582,9 +595,8 @@ impl IntentModel {
         dense_weight: f32,
     ) -> IntentModel {
         let n_intents = names.len();
-        let per_intent = examples.len() as f32 / n_intents.max(1) as f32;
         let resolved;
-        let cfg = if per_intent < cfg.large_from {
+        let cfg = if cfg.is_small(examples.len(), n_intents) {
             resolved = IntentConfig {
                 train: cfg.train_small.clone(),
                 proto_weight: cfg.proto_weight_small,

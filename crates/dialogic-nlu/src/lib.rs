@@ -46,6 +46,7 @@ use serde_json::{json, Value};
 
 use crate::classifier::TrainParams;
 use crate::distilled::StaticVectors;
+use crate::encoder::finetune::Tuned;
 use crate::encoder::Encoder;
 use crate::entities::{EntityMatch, EntityRecognizer};
 use crate::intents::{Example, IntentConfig, IntentModel};
@@ -146,7 +147,8 @@ pub fn options_for(
 #[derive(Debug, Clone)]
 enum Dense {
     None,
-    Encoder(Arc<Encoder>),
+    /// The shared encoder, with the skill's fine-tuned top layers when it has them.
+    Encoder(Arc<Encoder>, Option<Arc<Tuned>>),
     Vectors(Arc<StaticVectors>),
 }
 
@@ -154,7 +156,8 @@ impl Dense {
     fn embed(&self, text: &str) -> Option<Arc<[f32]>> {
         match self {
             Dense::None => None,
-            Dense::Encoder(e) => Some(e.embed(text)),
+            Dense::Encoder(e, None) => Some(e.embed(text)),
+            Dense::Encoder(e, Some(t)) => Some(e.embed_tuned(t, text)),
             Dense::Vectors(v) => Some(Arc::from(v.embed(text))),
         }
     }
@@ -166,7 +169,7 @@ impl Dense {
     ) -> Result<(), NluError> {
         match self {
             Dense::None => {}
-            Dense::Encoder(e) => {
+            Dense::Encoder(e, _) => {
                 let texts: Vec<&str> = examples.iter().map(|x| x.text.as_str()).collect();
                 let rows = e.embed_cached(&texts, cache_dir)?;
                 for (x, r) in examples.iter_mut().zip(rows) {
@@ -182,12 +185,50 @@ impl Dense {
         Ok(())
     }
 
+    /// The encoder with a skill's fine-tuned layers (other dense vectors unchanged).
+    fn with_tuned(self, tuned: Option<Arc<Tuned>>) -> Dense {
+        match self {
+            Dense::Encoder(e, _) => Dense::Encoder(e, tuned),
+            other => other,
+        }
+    }
+
+    /// Fine-tune the encoder's top layers on the examples (classes `0..=n_intents`, the last
+    /// one the counterexamples) and set their dense vectors to the tuned embeddings.
+    fn finetune(
+        &self,
+        examples: &mut [Example],
+        n_intents: usize,
+        config: &IntentConfig,
+    ) -> Result<Tuned, NluError> {
+        let Dense::Encoder(e, _) = self else {
+            return Err(NluError::ModelUnavailable(
+                "fine-tuning needs the encoder".into(),
+            ));
+        };
+        let texts: Vec<&str> = examples.iter().map(|x| x.text.as_str()).collect();
+        let classes: Vec<usize> = examples.iter().map(|x| x.class).collect();
+        let (tuned, rows) = e.finetune(&config.finetune, &texts, &classes, n_intents + 1)?;
+        for (x, r) in examples.iter_mut().zip(rows) {
+            x.dense = Some(Arc::from(r));
+        }
+        Ok(tuned)
+    }
+
+    /// Bytes of the skill's own fine-tuned layers.
+    fn own_bytes(&self) -> usize {
+        match self {
+            Dense::Encoder(_, Some(t)) => t.memory_bytes(),
+            _ => 0,
+        }
+    }
+
     /// The intent-model configuration for this dense vector: the prototype score is the
     /// encoder's only (off with distilled vectors, which keeps the fast + vectors model as it
     /// was measured), and the fast model alone trains its hinge model for `fast_epochs`.
     fn head_config(&self, config: &IntentConfig) -> IntentConfig {
         match self {
-            Dense::Encoder(_) => config.clone(),
+            Dense::Encoder(..) => config.clone(),
             Dense::Vectors(_) => IntentConfig {
                 proto_weight: 0.0,
                 proto_weight_small: 0.0,
@@ -208,7 +249,7 @@ impl Dense {
     fn shared_bytes(&self) -> usize {
         match self {
             Dense::None => 0,
-            Dense::Encoder(e) => e.memory_bytes(),
+            Dense::Encoder(e, _) => e.memory_bytes(),
             Dense::Vectors(v) => v.memory_bytes(),
         }
     }
@@ -357,7 +398,7 @@ impl Nlu {
         let cache_dir = options.cache_dir.as_deref();
         let (dense, model_name, dense_weight) = match (&options.model, &options.vectors_dir) {
             (ModelChoice::Encoder { model_dir }, _) => (
-                Dense::Encoder(Encoder::load(model_dir)?),
+                Dense::Encoder(Encoder::load(model_dir)?, None),
                 format!("encoder ({})", model_dir.display()),
                 config.encoder_weight,
             ),
@@ -386,29 +427,55 @@ impl Nlu {
         let system = SystemEntities::from_workspace(workspace, &language);
         let (names, mut examples) = training_examples(workspace, &entities, config)?;
         let config = &dense.head_config(config);
-        // An encoder skill's trained model is cached on disk (training embeds every example).
-        let model_file = match (&dense, cache_dir) {
-            (Dense::Encoder(e), Some(dir)) if !names.is_empty() => {
+        // An encoder skill's trained model is cached on disk (training embeds every example),
+        // with its fine-tuned layers when it has them.
+        let finetune = match &dense {
+            Dense::Encoder(..) => {
+                config.finetune.layers > 0
+                    && names.len() >= 2
+                    && config.is_small(examples.len(), names.len())
+            }
+            _ => false,
+        };
+        let files = match (&dense, cache_dir) {
+            (Dense::Encoder(e, _), Some(dir)) if !names.is_empty() => {
                 let key = model_key(e.id(), &language, config, dense_weight, &names, &examples);
-                Some(dir.join(format!("intents-{}-{key:016x}.bin", e.id())))
+                Some((
+                    dir.join(format!("intents-{}-{key:016x}.bin", e.id())),
+                    dir.join(format!("tuned-{}-{key:016x}.bin", e.id())),
+                ))
             }
             _ => None,
         };
-        let cached = model_file.as_ref().and_then(|p| {
-            let data = std::fs::read(p).ok()?;
-            IntentModel::from_bytes(&data, &language, config)
+        let cached = files.as_ref().and_then(|(model, tuned)| {
+            let data = std::fs::read(model).ok()?;
+            let m = IntentModel::from_bytes(&data, &language, config)?;
+            let tuned = match &dense {
+                Dense::Encoder(e, _) if finetune => Some(Arc::new(e.load_tuned(tuned)?)),
+                _ => None,
+            };
+            Some((m, tuned))
         });
-        let intents = match cached {
-            Some(m) => Some(m),
-            None if names.is_empty() => None,
+        let (intents, dense) = match cached {
+            Some((m, tuned)) => (Some(m), dense.with_tuned(tuned)),
+            None if names.is_empty() => (None, dense),
             None => {
-                dense.embed_training(&mut examples, cache_dir)?;
+                let dense = if finetune {
+                    let tuned = dense.finetune(&mut examples, names.len(), config)?;
+                    if let (Some((_, path)), Dense::Encoder(e, _)) = (&files, &dense) {
+                        let _ = e.save_tuned(path, &tuned);
+                    }
+                    dense.with_tuned(Some(Arc::new(tuned)))
+                } else {
+                    dense.embed_training(&mut examples, cache_dir)?;
+                    dense
+                };
                 let m = IntentModel::train(names, examples, &language, config, dense_weight);
-                if let Some(p) = &model_file {
+                if let Some((p, _)) = &files {
                     // A cache that cannot be written only costs the next start its training.
                     let _ = encoder::cache::save_bytes(p, &m.to_bytes());
                 }
-                Some(m)
+                (Some(m), dense)
             }
         };
         Ok(Nlu {
@@ -491,7 +558,9 @@ impl Nlu {
 
     /// Approximate heap bytes held by the trained model (this skill's own).
     pub fn memory_bytes(&self) -> usize {
-        self.intents.as_ref().map_or(0, IntentModel::memory_bytes) + self.entities.memory_bytes()
+        self.intents.as_ref().map_or(0, IntentModel::memory_bytes)
+            + self.entities.memory_bytes()
+            + self.dense.own_bytes()
     }
 
     /// Bytes of the encoder weights or distilled table this model uses, loaded once per process

@@ -194,25 +194,46 @@ impl Dense {
     }
 
     /// Fine-tune the encoder's top layers on the examples (classes `0..=n_intents`, the last
-    /// one the counterexamples) and set their dense vectors to the tuned embeddings.
+    /// one the counterexamples), or read them from `file` (written here, with the examples'
+    /// tuned embeddings beside it), and set the examples' dense vectors to the tuned embeddings.
     fn finetune(
         &self,
         examples: &mut [Example],
         n_intents: usize,
         config: &IntentConfig,
-    ) -> Result<Tuned, NluError> {
+        file: Option<&std::path::Path>,
+    ) -> Result<Arc<Tuned>, NluError> {
         let Dense::Encoder(e, _) = self else {
             return Err(NluError::ModelUnavailable(
                 "fine-tuning needs the encoder".into(),
             ));
         };
-        let texts: Vec<&str> = examples.iter().map(|x| x.text.as_str()).collect();
-        let classes: Vec<usize> = examples.iter().map(|x| x.class).collect();
-        let (tuned, rows) = e.finetune(&config.finetune, &texts, &classes, n_intents + 1)?;
-        for (x, r) in examples.iter_mut().zip(rows) {
+        let rows_file = file.map(|f| f.with_extension("rows.bin"));
+        let saved = file.zip(rows_file.as_deref()).and_then(|(f, r)| {
+            let tuned = e.load_tuned(f)?;
+            let (dim, rows) = encoder::cache::load_matrix(r)?;
+            (dim == e.dim() && rows.len() == examples.len() * dim).then_some((tuned, rows))
+        });
+        let (tuned, rows) = match saved {
+            Some(t) => t,
+            None => {
+                let texts: Vec<&str> = examples.iter().map(|x| x.text.as_str()).collect();
+                let classes: Vec<usize> = examples.iter().map(|x| x.class).collect();
+                let (tuned, rows) =
+                    e.finetune(&config.finetune, &texts, &classes, n_intents + 1)?;
+                let rows: Vec<f32> = rows.concat();
+                if let (Some(f), Some(r)) = (file, &rows_file) {
+                    // A cache that cannot be written only costs the next start its training.
+                    let _ = e.save_tuned(f, &tuned);
+                    let _ = encoder::cache::save_matrix(r, e.dim(), &rows);
+                }
+                (tuned, rows)
+            }
+        };
+        for (x, r) in examples.iter_mut().zip(rows.chunks_exact(e.dim())) {
             x.dense = Some(Arc::from(r));
         }
-        Ok(tuned)
+        Ok(Arc::new(tuned))
     }
 
     /// Bytes of the skill's own fine-tuned layers.
@@ -378,6 +399,21 @@ fn model_key(
     h.finish()
 }
 
+/// Identity of a skill's fine-tuned layers (their cache file's name): the encoder, the
+/// fine-tuning settings and the training examples (not the head's settings, so a head can be
+/// retrained on the same fine-tuned layers).
+fn tuned_key(encoder_id: &str, config: &IntentConfig, examples: &[Example]) -> u64 {
+    let mut h = encoder::cache::Fnv::default();
+    h.text("tuned")
+        .text(env!("CARGO_PKG_VERSION"))
+        .text(encoder_id)
+        .text(&format!("{:?}", config.finetune));
+    for x in examples {
+        h.bytes(&(x.class as u64).to_le_bytes()).text(&x.text);
+    }
+    h.finish()
+}
+
 impl Nlu {
     /// Train from a workspace JSON (intents, entities, counterexamples, system_settings, language).
     pub fn train(workspace: &Value, options: &NluOptions) -> Result<Nlu, NluError> {
@@ -440,18 +476,23 @@ impl Nlu {
         let files = match (&dense, cache_dir) {
             (Dense::Encoder(e, _), Some(dir)) if !names.is_empty() => {
                 let key = model_key(e.id(), &language, config, dense_weight, &names, &examples);
+                let tkey = tuned_key(e.id(), config, &examples);
                 Some((
                     dir.join(format!("intents-{}-{key:016x}.bin", e.id())),
-                    dir.join(format!("tuned-{}-{key:016x}.bin", e.id())),
+                    dir.join(format!("tuned-{}-{tkey:016x}.bin", e.id())),
                 ))
             }
             _ => None,
         };
-        let cached = files.as_ref().and_then(|(model, tuned)| {
+        let tuned_file = files
+            .as_ref()
+            .map(|(_, t)| t.as_path())
+            .filter(|_| finetune);
+        let cached = files.as_ref().and_then(|(model, _)| {
             let data = std::fs::read(model).ok()?;
             let m = IntentModel::from_bytes(&data, &language, config)?;
-            let tuned = match &dense {
-                Dense::Encoder(e, _) if finetune => Some(Arc::new(e.load_tuned(tuned)?)),
+            let tuned = match (&dense, tuned_file) {
+                (Dense::Encoder(e, _), Some(p)) => Some(Arc::new(e.load_tuned(p)?)),
                 _ => None,
             };
             Some((m, tuned))
@@ -461,11 +502,8 @@ impl Nlu {
             None if names.is_empty() => (None, dense),
             None => {
                 let dense = if finetune {
-                    let tuned = dense.finetune(&mut examples, names.len(), config)?;
-                    if let (Some((_, path)), Dense::Encoder(e, _)) = (&files, &dense) {
-                        let _ = e.save_tuned(path, &tuned);
-                    }
-                    dense.with_tuned(Some(Arc::new(tuned)))
+                    let tuned = dense.finetune(&mut examples, names.len(), config, tuned_file)?;
+                    dense.with_tuned(Some(tuned))
                 } else {
                     dense.embed_training(&mut examples, cache_dir)?;
                     dense

@@ -142,6 +142,10 @@ const SETTINGS: &[(&str, &str)] = &[
         "finetune.scale (logit scale of the cosine head)",
     ),
     ("ft-batch", "finetune.batch"),
+    (
+        "ft-mix",
+        "finetune.mix (share of the trained change kept: base + mix (tuned - base))",
+    ),
 ];
 
 impl Sweep {
@@ -190,6 +194,7 @@ impl Sweep {
             "ft-head-lr" => cfg.finetune.head_lr = v,
             "ft-scale" => cfg.finetune.scale = v,
             "ft-batch" => cfg.finetune.batch = n,
+            "ft-mix" => cfg.finetune.mix = v,
             _ => {}
         }
     }

@@ -40,6 +40,9 @@ pub struct FinetuneConfig {
     pub batch: usize,
     /// Shuffling seed.
     pub seed: u64,
+    /// Share of the fine-tuning kept: the tuned weights are `base + mix (trained - base)`
+    /// (a weight-space ensemble of the frozen and the trained layers; 1 = as trained).
+    pub mix: f32,
 }
 
 impl Default for FinetuneConfig {
@@ -52,6 +55,7 @@ impl Default for FinetuneConfig {
             scale: 20.0,
             batch: 16,
             seed: 11,
+            mix: 1.0,
         }
     }
 }
@@ -148,6 +152,15 @@ impl Params {
         Params {
             t: self.t.iter().map(|v| vec![0.0; v.len()]).collect(),
             ..self.clone()
+        }
+    }
+
+    /// `self = base + mix (self - base)`.
+    fn blend(&mut self, base: &Params, mix: f32) {
+        for (a, b) in self.t.iter_mut().zip(&base.t) {
+            a.iter_mut()
+                .zip(b)
+                .for_each(|(x, y)| *x = y + mix * (*x - y));
         }
     }
 
@@ -395,12 +408,11 @@ impl Shape {
         (y, cache)
     }
 
-    /// One layer backward: adds the parameter gradients to `g`, returns the input's gradient
-    /// (empty unless `need_dx`).
+    /// One layer backward (its parameters, and their packs for `dx = dy W`): adds the
+    /// parameter gradients to `g`, returns the input's gradient (empty unless `need_dx`).
     fn backward(
         &self,
-        p: &Params,
-        back: &Back,
+        (p, back): (&Params, &Back),
         c: &Cache,
         lens: &[usize],
         dy: &[f32],
@@ -622,7 +634,7 @@ impl<'a> Trainer<'a> {
             let (p, b, c) = (&self.params[k], &self.back[k], &caches[k]);
             dy = self
                 .shape
-                .backward(p, b, c, &lens, &dy, &mut layers[k], k > 0);
+                .backward((p, b), c, &lens, &dy, &mut layers[k], k > 0);
         }
         Grads { loss, layers, head }
     }
@@ -832,9 +844,24 @@ pub fn finetune(
         nr: net.layers[upto].qkv.nr(),
         heads: net.heads,
     };
-    let params = net.layers[upto..].iter().map(Params::of_layer).collect();
-    let mut tr = Trainer::new(shape, params, &states, &lens, classes, n_classes, cfg.scale);
+    let base: Vec<Params> = net.layers[upto..].iter().map(Params::of_layer).collect();
+    let mut tr = Trainer::new(
+        shape,
+        base.clone(),
+        &states,
+        &lens,
+        classes,
+        n_classes,
+        cfg.scale,
+    );
     train(&mut tr, cfg);
+    if cfg.mix != 1.0 {
+        tr.params
+            .iter_mut()
+            .zip(&base)
+            .for_each(|(p, b)| p.blend(b, cfg.mix));
+        tr.repack();
+    }
     let all: Vec<usize> = (0..seqs.len()).collect();
     let embeddings = all.chunks(64).flat_map(|c| tr.embeddings(c)).collect();
     Ok((Tuned::new(tr.packed), embeddings))

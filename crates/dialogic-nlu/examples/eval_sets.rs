@@ -146,6 +146,10 @@ const SETTINGS: &[(&str, &str)] = &[
         "ft-mix",
         "finetune.mix (share of the trained change kept: base + mix (tuned - base))",
     ),
+    (
+        "ft-crossfit",
+        "finetune.crossfit (folds; the head trains on out-of-fold tuned embeddings; 0 = off)",
+    ),
 ];
 
 impl Sweep {
@@ -195,6 +199,7 @@ impl Sweep {
             "ft-scale" => cfg.finetune.scale = v,
             "ft-batch" => cfg.finetune.batch = n,
             "ft-mix" => cfg.finetune.mix = v,
+            "ft-crossfit" => cfg.finetune.crossfit = n,
             _ => {}
         }
     }

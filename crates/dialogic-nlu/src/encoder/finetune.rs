@@ -43,6 +43,10 @@ pub struct FinetuneConfig {
     /// Share of the fine-tuning kept: the tuned weights are `base + mix (trained - base)`
     /// (a weight-space ensemble of the frozen and the trained layers; 1 = as trained).
     pub mix: f32,
+    /// Cross-fitting folds (0 = off): each example's returned embedding comes from layers
+    /// fine-tuned without its fold (so the intent head trains on embeddings of unseen inputs,
+    /// as it will meet them), the returned layers from all examples.
+    pub crossfit: usize,
 }
 
 impl Default for FinetuneConfig {
@@ -56,6 +60,7 @@ impl Default for FinetuneConfig {
             batch: 16,
             seed: 11,
             mix: 1.0,
+            crossfit: 0,
         }
     }
 }
@@ -854,17 +859,72 @@ pub fn finetune(
         n_classes,
         cfg.scale,
     );
+    let folds = if cfg.crossfit >= 2 {
+        crossfit(&mut tr, &base, cfg)
+    } else {
+        None
+    };
     train(&mut tr, cfg);
-    if cfg.mix != 1.0 {
+    blend(&mut tr, &base, cfg.mix);
+    let embeddings = match folds {
+        Some(rows) => rows,
+        None => {
+            let all: Vec<usize> = (0..seqs.len()).collect();
+            all.chunks(64).flat_map(|c| tr.embeddings(c)).collect()
+        }
+    };
+    Ok((Tuned::new(tr.packed), embeddings))
+}
+
+/// `base + mix (trained - base)` for the trainer's layers.
+fn blend(tr: &mut Trainer<'_>, base: &[Params], mix: f32) {
+    if mix != 1.0 {
         tr.params
             .iter_mut()
-            .zip(&base)
-            .for_each(|(p, b)| p.blend(b, cfg.mix));
+            .zip(base)
+            .for_each(|(p, b)| p.blend(b, mix));
         tr.repack();
     }
-    let all: Vec<usize> = (0..seqs.len()).collect();
-    let embeddings = all.chunks(64).flat_map(|c| tr.embeddings(c)).collect();
-    Ok((Tuned::new(tr.packed), embeddings))
+}
+
+/// Out-of-fold embeddings of every example of `full` (`cfg.crossfit` folds, example `i` in
+/// fold `i % folds`); `full`'s layers are back at `base` afterwards. `None` when a fold would
+/// leave nothing to train on.
+fn crossfit(
+    full: &mut Trainer<'_>,
+    base: &[Params],
+    cfg: &FinetuneConfig,
+) -> Option<Vec<Vec<f32>>> {
+    let n = full.lens.len();
+    let folds = cfg.crossfit;
+    let mut rows = vec![Vec::new(); n];
+    for f in 0..folds {
+        let (held, kept): (Vec<usize>, Vec<usize>) = (0..n).partition(|i| i % folds == f);
+        if kept.is_empty() || held.is_empty() {
+            return None;
+        }
+        let (states, lens) = full.gather(&kept);
+        let classes: Vec<usize> = kept.iter().map(|&i| full.classes[i]).collect();
+        let mut part = Trainer::new(
+            full.shape,
+            base.to_vec(),
+            &states,
+            &lens,
+            &classes,
+            full.n_classes,
+            full.scale,
+        );
+        train(&mut part, cfg);
+        blend(&mut part, base, cfg.mix);
+        full.packed = part.packed;
+        for c in held.chunks(64) {
+            for (&i, e) in c.iter().zip(full.embeddings(c)) {
+                rows[i] = e;
+            }
+        }
+    }
+    full.repack();
+    Some(rows)
 }
 
 /// `cfg.epochs` passes of shuffled mini-batches.

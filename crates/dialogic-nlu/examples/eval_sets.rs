@@ -131,6 +131,10 @@ const SETTINGS: &[(&str, &str)] = &[
         "ft-layers",
         "finetune.layers (encoder top layers fine-tuned on few-shot skills; 0 = off)",
     ),
+    (
+        "ft-min",
+        "finetune.min_per_intent (fewest examples per intent of a fine-tuned skill)",
+    ),
     ("ft-epochs", "finetune.epochs"),
     ("ft-lr", "finetune.lr (Adam, encoder layers)"),
     (
@@ -193,6 +197,7 @@ impl Sweep {
             "entity-weight" => cfg.features.entity_weight = v,
             "counterexample-weight" => cfg.counterexample_weight = v,
             "ft-layers" => cfg.finetune.layers = n,
+            "ft-min" => cfg.finetune.min_per_intent = v,
             "ft-epochs" => cfg.finetune.epochs = n,
             "ft-lr" => cfg.finetune.lr = v,
             "ft-head-lr" => cfg.finetune.head_lr = v,

@@ -56,12 +56,23 @@ pub struct IntentConfig {
     pub proto_weight: f32,
     /// The same for skills with few examples per intent (softmax).
     pub proto_weight_small: f32,
-    /// Fine-tuning of the encoder's top layer(s) on the skill's examples, for skills with few
-    /// examples per intent (below `large_from`), `ModelChoice::Encoder` only.
+    /// Fine-tuning of the encoder's top layer(s) on the skill's examples, for skills with
+    /// `finetune.min_per_intent` to `large_from` examples per intent, `ModelChoice::Encoder`
+    /// only (see [`IntentConfig::fine_tunes`]).
     pub finetune: FinetuneConfig,
 }
 
 impl IntentConfig {
+    /// Whether the encoder's top layers are fine-tuned for a skill with `examples` training
+    /// examples over `intents` intents: few-shot, but not the fewest (see `FinetuneConfig`).
+    pub fn fine_tunes(&self, examples: usize, intents: usize) -> bool {
+        let per_intent = examples as f32 / intents.max(1) as f32;
+        self.finetune.layers > 0
+            && intents >= 2
+            && per_intent >= self.finetune.min_per_intent
+            && self.is_small(examples, intents)
+    }
+
     /// Whether a skill with `examples` training examples over `intents` intents is few-shot
     /// (softmax head, `train_small`; below `large_from` examples per intent).
     pub fn is_small(&self, examples: usize, intents: usize) -> bool {

@@ -466,11 +466,7 @@ impl Nlu {
         // An encoder skill's trained model is cached on disk (training embeds every example),
         // with its fine-tuned layers when it has them.
         let finetune = match &dense {
-            Dense::Encoder(..) => {
-                config.finetune.layers > 0
-                    && names.len() >= 2
-                    && config.is_small(examples.len(), names.len())
-            }
+            Dense::Encoder(..) => config.fine_tunes(examples.len(), names.len()),
             _ => false,
         };
         let files = match (&dense, cache_dir) {

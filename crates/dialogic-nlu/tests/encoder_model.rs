@@ -221,6 +221,7 @@ fn a_fine_tuned_skill_classifies_and_restarts_from_its_cache() {
     let mut config = dialogic_nlu::intents::IntentConfig::default();
     config.finetune.layers = 1;
     config.finetune.epochs = 2;
+    config.finetune.min_per_intent = 0.0;
     let skill = travel_skill();
     let nlu = Nlu::train_with(&skill, &options, &config).expect("trains");
     let top = |n: &Nlu, t: &str| n.classify(t).first().map(|(i, _)| i.to_string());

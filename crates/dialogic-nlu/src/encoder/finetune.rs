@@ -28,6 +28,9 @@ use crate::classifier::{softmax, Rng};
 pub struct FinetuneConfig {
     /// Top layers trained (0 = off).
     pub layers: usize,
+    /// Fewest training examples per intent (on average) of a skill that is fine-tuned; skills
+    /// from the intent config's `large_from` on never are.
+    pub min_per_intent: f32,
     /// Passes over the training examples.
     pub epochs: usize,
     /// Adam learning rate of the encoder layers (decays linearly to 0).
@@ -52,7 +55,8 @@ pub struct FinetuneConfig {
 impl Default for FinetuneConfig {
     fn default() -> Self {
         FinetuneConfig {
-            layers: 0,
+            layers: 2,
+            min_per_intent: 16.0,
             epochs: 4,
             lr: 1e-4,
             head_lr: 1e-2,

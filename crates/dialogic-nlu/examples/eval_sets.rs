@@ -189,6 +189,33 @@ const SETTINGS: &[(&str, &str)] = &[
     ),
     ("vec-proto", "vectors_proto and vectors_proto_small"),
     ("vec-proto-small", "vectors_proto_small"),
+    (
+        "ft-layers",
+        "finetune.layers (encoder top layers fine-tuned on few-shot skills; 0 = off)",
+    ),
+    (
+        "ft-min",
+        "finetune.min_per_intent (fewest examples per intent of a fine-tuned skill)",
+    ),
+    ("ft-epochs", "finetune.epochs"),
+    ("ft-lr", "finetune.lr (Adam, encoder layers)"),
+    (
+        "ft-head-lr",
+        "finetune.head_lr (Adam, the loss's class vectors)",
+    ),
+    (
+        "ft-scale",
+        "finetune.scale (logit scale of the cosine head)",
+    ),
+    ("ft-batch", "finetune.batch"),
+    (
+        "ft-mix",
+        "finetune.mix (share of the trained change kept: base + mix (tuned - base))",
+    ),
+    (
+        "ft-crossfit",
+        "finetune.crossfit (folds; the head trains on out-of-fold tuned embeddings; 0 = off)",
+    ),
 ];
 
 impl Sweep {
@@ -251,6 +278,15 @@ impl Sweep {
                 cfg.vectors_proto_small = v;
             }
             "vec-proto-small" => cfg.vectors_proto_small = v,
+            "ft-layers" => cfg.finetune.layers = n,
+            "ft-min" => cfg.finetune.min_per_intent = v,
+            "ft-epochs" => cfg.finetune.epochs = n,
+            "ft-lr" => cfg.finetune.lr = v,
+            "ft-head-lr" => cfg.finetune.head_lr = v,
+            "ft-scale" => cfg.finetune.scale = v,
+            "ft-batch" => cfg.finetune.batch = n,
+            "ft-mix" => cfg.finetune.mix = v,
+            "ft-crossfit" => cfg.finetune.crossfit = n,
             _ => {}
         }
     }

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use crate::classifier::{softmax, Linear, Rng, TrainParams};
+use crate::encoder::finetune::FinetuneConfig;
 use crate::features::{FeatureConfig, Featurizer, SparseVec};
 
 /// Confidence at which `#intent` matches (Watson's threshold).
@@ -61,6 +62,28 @@ pub struct IntentConfig {
     pub proto_weight: f32,
     /// The same for skills with few examples per intent (softmax).
     pub proto_weight_small: f32,
+    /// Fine-tuning of the encoder's top layer(s) on the skill's examples, for skills with
+    /// `finetune.min_per_intent` to `large_from` examples per intent, `ModelChoice::Encoder`
+    /// only (see [`IntentConfig::fine_tunes`]).
+    pub finetune: FinetuneConfig,
+}
+
+impl IntentConfig {
+    /// Whether the encoder's top layers are fine-tuned for a skill with `examples` training
+    /// examples over `intents` intents: few-shot, but not the fewest (see `FinetuneConfig`).
+    pub fn fine_tunes(&self, examples: usize, intents: usize) -> bool {
+        let per_intent = examples as f32 / intents.max(1) as f32;
+        self.finetune.layers > 0
+            && intents >= 2
+            && per_intent >= self.finetune.min_per_intent
+            && self.is_small(examples, intents)
+    }
+
+    /// Whether a skill with `examples` training examples over `intents` intents is few-shot
+    /// (softmax head, `train_small`; below `large_from` examples per intent).
+    pub fn is_small(&self, examples: usize, intents: usize) -> bool {
+        (examples as f32 / intents.max(1) as f32) < self.large_from
+    }
 }
 
 impl Default for IntentConfig {
@@ -92,6 +115,7 @@ impl Default for IntentConfig {
             vectors_proto_small: 0.0,
             proto_weight: 1.0,
             proto_weight_small: 8.0,
+            finetune: FinetuneConfig::default(),
         }
     }
 }
@@ -591,9 +615,8 @@ impl IntentModel {
         dense_weight: f32,
     ) -> IntentModel {
         let n_intents = names.len();
-        let per_intent = examples.len() as f32 / n_intents.max(1) as f32;
         let resolved;
-        let cfg = if per_intent < cfg.large_from {
+        let cfg = if cfg.is_small(examples.len(), n_intents) {
             resolved = IntentConfig {
                 train: cfg.train_small.clone(),
                 proto_weight: cfg.proto_weight_small,

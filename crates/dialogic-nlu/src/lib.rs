@@ -46,6 +46,7 @@ use serde_json::{json, Value};
 
 use crate::classifier::TrainParams;
 use crate::distilled::{SkillVectors, StaticVectors};
+use crate::encoder::finetune::Tuned;
 use crate::encoder::Encoder;
 use crate::entities::{EntityMatch, EntityRecognizer};
 use crate::intents::{Example, IntentConfig, IntentModel};
@@ -146,7 +147,8 @@ pub fn options_for(
 #[derive(Debug, Clone)]
 enum Dense {
     None,
-    Encoder(Arc<Encoder>),
+    /// The shared encoder, with the skill's fine-tuned top layers when it has them.
+    Encoder(Arc<Encoder>, Option<Arc<Tuned>>),
     Vectors(Box<SkillVectors>),
 }
 
@@ -154,7 +156,8 @@ impl Dense {
     fn embed(&self, text: &str) -> Option<Arc<[f32]>> {
         match self {
             Dense::None => None,
-            Dense::Encoder(e) => Some(e.embed(text)),
+            Dense::Encoder(e, None) => Some(e.embed(text)),
+            Dense::Encoder(e, Some(t)) => Some(e.embed_tuned(t, text)),
             Dense::Vectors(v) => Some(Arc::from(v.embed(text))),
         }
     }
@@ -166,7 +169,7 @@ impl Dense {
     ) -> Result<(), NluError> {
         match self {
             Dense::None => {}
-            Dense::Encoder(e) => {
+            Dense::Encoder(e, _) => {
                 let texts: Vec<&str> = examples.iter().map(|x| x.text.as_str()).collect();
                 let rows = e.embed_cached(&texts, cache_dir)?;
                 for (x, r) in examples.iter_mut().zip(rows) {
@@ -184,12 +187,63 @@ impl Dense {
         Ok(())
     }
 
+    /// The encoder with a skill's fine-tuned layers (other dense vectors unchanged).
+    fn with_tuned(self, tuned: Option<Arc<Tuned>>) -> Dense {
+        match self {
+            Dense::Encoder(e, _) => Dense::Encoder(e, tuned),
+            other => other,
+        }
+    }
+
+    /// Fine-tune the encoder's top layers on the examples (classes `0..=n_intents`, the last
+    /// one the counterexamples), or read them from `file` (written here, with the examples'
+    /// tuned embeddings beside it), and set the examples' dense vectors to the tuned embeddings.
+    fn finetune(
+        &self,
+        examples: &mut [Example],
+        n_intents: usize,
+        config: &IntentConfig,
+        file: Option<&std::path::Path>,
+    ) -> Result<Arc<Tuned>, NluError> {
+        let Dense::Encoder(e, _) = self else {
+            return Err(NluError::ModelUnavailable(
+                "fine-tuning needs the encoder".into(),
+            ));
+        };
+        let rows_file = file.map(|f| f.with_extension("rows.bin"));
+        let saved = file.zip(rows_file.as_deref()).and_then(|(f, r)| {
+            let tuned = e.load_tuned(f)?;
+            let (dim, rows) = encoder::cache::load_matrix(r)?;
+            (dim == e.dim() && rows.len() == examples.len() * dim).then_some((tuned, rows))
+        });
+        let (tuned, rows) = match saved {
+            Some(t) => t,
+            None => {
+                let texts: Vec<&str> = examples.iter().map(|x| x.text.as_str()).collect();
+                let classes: Vec<usize> = examples.iter().map(|x| x.class).collect();
+                let (tuned, rows) =
+                    e.finetune(&config.finetune, &texts, &classes, n_intents + 1)?;
+                let rows: Vec<f32> = rows.concat();
+                if let (Some(f), Some(r)) = (file, &rows_file) {
+                    // A cache that cannot be written only costs the next start its training.
+                    let _ = e.save_tuned(f, &tuned);
+                    let _ = encoder::cache::save_matrix(r, e.dim(), &rows);
+                }
+                (tuned, rows)
+            }
+        };
+        for (x, r) in examples.iter_mut().zip(rows.chunks_exact(e.dim())) {
+            x.dense = Some(Arc::from(r));
+        }
+        Ok(Arc::new(tuned))
+    }
+
     /// The intent-model configuration for this dense vector: the prototype score is the
     /// encoder's only (off with distilled vectors, which keeps the fast + vectors model as it
     /// was measured), and the fast model alone trains its hinge model for `fast_epochs`.
     fn head_config(&self, config: &IntentConfig) -> IntentConfig {
         match self {
-            Dense::Encoder(_) => config.clone(),
+            Dense::Encoder(..) => config.clone(),
             Dense::Vectors(_) => IntentConfig {
                 proto_weight: config.vectors_proto,
                 proto_weight_small: config.vectors_proto_small,
@@ -207,10 +261,12 @@ impl Dense {
         }
     }
 
-    /// Bytes this skill's own dense-vector state holds (word weights, whole-word vectors).
+    /// Bytes this skill's own dense-vector state holds (word weights, whole-word vectors, its
+    /// fine-tuned encoder layers).
     fn skill_bytes(&self) -> usize {
         match self {
             Dense::Vectors(v) => v.memory_bytes(),
+            Dense::Encoder(_, Some(t)) => t.memory_bytes(),
             _ => 0,
         }
     }
@@ -218,7 +274,7 @@ impl Dense {
     fn shared_bytes(&self) -> usize {
         match self {
             Dense::None => 0,
-            Dense::Encoder(e) => e.memory_bytes(),
+            Dense::Encoder(e, _) => e.memory_bytes(),
             Dense::Vectors(v) => v.base().memory_bytes(),
         }
     }
@@ -347,6 +403,21 @@ fn model_key(
     h.finish()
 }
 
+/// Identity of a skill's fine-tuned layers (their cache file's name): the encoder, the
+/// fine-tuning settings and the training examples (not the head's settings, so a head can be
+/// retrained on the same fine-tuned layers).
+fn tuned_key(encoder_id: &str, config: &IntentConfig, examples: &[Example]) -> u64 {
+    let mut h = encoder::cache::Fnv::default();
+    h.text("tuned")
+        .text(env!("CARGO_PKG_VERSION"))
+        .text(encoder_id)
+        .text(&format!("{:?}", config.finetune));
+    for x in examples {
+        h.bytes(&(x.class as u64).to_le_bytes()).text(&x.text);
+    }
+    h.finish()
+}
+
 impl Nlu {
     /// Train from a workspace JSON (intents, entities, counterexamples, system_settings, language).
     pub fn train(workspace: &Value, options: &NluOptions) -> Result<Nlu, NluError> {
@@ -367,7 +438,7 @@ impl Nlu {
         let cache_dir = options.cache_dir.as_deref();
         let (mut dense, model_name, dense_weight) = match (&options.model, &options.vectors_dir) {
             (ModelChoice::Encoder { model_dir }, _) => (
-                Dense::Encoder(Encoder::load(model_dir)?),
+                Dense::Encoder(Encoder::load(model_dir)?, None),
                 format!("encoder ({})", model_dir.display()),
                 config.encoder_weight,
             ),
@@ -398,29 +469,53 @@ impl Nlu {
         let system = SystemEntities::from_workspace(workspace, &language);
         let (names, mut examples) = training_examples(workspace, &entities, config)?;
         let config = &dense.head_config(config);
-        // An encoder skill's trained model is cached on disk (training embeds every example).
-        let model_file = match (&dense, cache_dir) {
-            (Dense::Encoder(e), Some(dir)) if !names.is_empty() => {
+        // An encoder skill's trained model is cached on disk (training embeds every example),
+        // with its fine-tuned layers when it has them.
+        let finetune = match &dense {
+            Dense::Encoder(..) => config.fine_tunes(examples.len(), names.len()),
+            _ => false,
+        };
+        let files = match (&dense, cache_dir) {
+            (Dense::Encoder(e, _), Some(dir)) if !names.is_empty() => {
                 let key = model_key(e.id(), &language, config, dense_weight, &names, &examples);
-                Some(dir.join(format!("intents-{}-{key:016x}.bin", e.id())))
+                let tkey = tuned_key(e.id(), config, &examples);
+                Some((
+                    dir.join(format!("intents-{}-{key:016x}.bin", e.id())),
+                    dir.join(format!("tuned-{}-{tkey:016x}.bin", e.id())),
+                ))
             }
             _ => None,
         };
-        let cached = model_file.as_ref().and_then(|p| {
-            let data = std::fs::read(p).ok()?;
-            IntentModel::from_bytes(&data, &language, config)
+        let tuned_file = files
+            .as_ref()
+            .map(|(_, t)| t.as_path())
+            .filter(|_| finetune);
+        let cached = files.as_ref().and_then(|(model, _)| {
+            let data = std::fs::read(model).ok()?;
+            let m = IntentModel::from_bytes(&data, &language, config)?;
+            let tuned = match (&dense, tuned_file) {
+                (Dense::Encoder(e, _), Some(p)) => Some(Arc::new(e.load_tuned(p)?)),
+                _ => None,
+            };
+            Some((m, tuned))
         });
-        let intents = match cached {
-            Some(m) => Some(m),
-            None if names.is_empty() => None,
+        let (intents, dense) = match cached {
+            Some((m, tuned)) => (Some(m), dense.with_tuned(tuned)),
+            None if names.is_empty() => (None, dense),
             None => {
-                dense.embed_training(&mut examples, cache_dir)?;
+                let dense = if finetune {
+                    let tuned = dense.finetune(&mut examples, names.len(), config, tuned_file)?;
+                    dense.with_tuned(Some(tuned))
+                } else {
+                    dense.embed_training(&mut examples, cache_dir)?;
+                    dense
+                };
                 let m = IntentModel::train(names, examples, &language, config, dense_weight);
-                if let Some(p) = &model_file {
+                if let Some((p, _)) = &files {
                     // A cache that cannot be written only costs the next start its training.
                     let _ = encoder::cache::save_bytes(p, &m.to_bytes());
                 }
-                Some(m)
+                (Some(m), dense)
             }
         };
         Ok(Nlu {

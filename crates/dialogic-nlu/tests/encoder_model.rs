@@ -208,3 +208,44 @@ fn kernel_matches_the_reference_embeddings() {
         assert_close(text, got, want);
     }
 }
+
+#[test]
+fn a_fine_tuned_skill_classifies_and_restarts_from_its_cache() {
+    let Some(dir) = model_dir() else { return };
+    let cache = temp_cache("enc-finetune");
+    let options = NluOptions {
+        model: ModelChoice::Encoder { model_dir: dir },
+        cache_dir: Some(cache.clone()),
+        ..NluOptions::default()
+    };
+    let mut config = dialogic_nlu::intents::IntentConfig::default();
+    config.finetune.layers = 1;
+    config.finetune.epochs = 2;
+    config.finetune.min_per_intent = 0.0;
+    let skill = travel_skill();
+    let nlu = Nlu::train_with(&skill, &options, &config).expect("trains");
+    let top = |n: &Nlu, t: &str| n.classify(t).first().map(|(i, _)| i.to_string());
+    assert_eq!(
+        top(&nlu, "get me a ticket to Berlin").as_deref(),
+        Some("book_flight")
+    );
+    assert_eq!(top(&nlu, "is it going to snow").as_deref(), Some("weather"));
+    assert!(
+        nlu.memory_bytes() > 4 << 20,
+        "the tuned layer is the skill's own"
+    );
+    // A restart reads the head and the tuned layer back: the same confidences, no training.
+    let t = Instant::now();
+    let again = Nlu::train_with(&skill, &options, &config).expect("restarts");
+    assert!(t.elapsed().as_secs_f32() < 5.0);
+    for text in ["get me a ticket to Berlin", "see ya", "tell me a joke"] {
+        assert_eq!(nlu.classify(text), again.classify(text), "{text}");
+    }
+    let files: Vec<String> = std::fs::read_dir(&cache)
+        .expect("cache dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(files.iter().any(|f| f.starts_with("tuned-")), "{files:?}");
+    let _ = std::fs::remove_dir_all(&cache);
+}

@@ -298,6 +298,41 @@ impl Bert {
     /// `[CLS]`/`[SEP]`, at most [`Bert::max_len`] long; ids at or above [`Bert::vocab_size`]
     /// read as 0). The sequences run together in one pass, unpadded.
     pub fn embed(&self, seqs: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+        self.embed_tail(seqs, &[])
+    }
+
+    /// [`Bert::embed`] with the last `tail.len()` layers replaced by `tail` (a skill's
+    /// fine-tuned layers).
+    pub fn embed_tail(&self, seqs: &[Vec<u32>], tail: &[Layer]) -> Result<Vec<Vec<f32>>> {
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = self.checked(seqs)?;
+        let ids: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+        let rows = kernel::forward_tail(self.arch, &self.net, tail, &ids);
+        Ok(rows.into_iter().map(l2_normalised).collect())
+    }
+
+    /// Token hidden states after the first `upto` layers (rows of [`Bert::dim`], sequences one
+    /// after another), for fine-tuning the layers above.
+    pub fn hidden_states(&self, seqs: &[Vec<u32>], upto: usize) -> Result<Vec<f32>> {
+        let ids = self.checked(seqs)?;
+        let ids: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+        Ok(kernel::hidden_states(self.arch, &self.net, upto, &ids))
+    }
+
+    /// The packed network (read by fine-tuning).
+    pub fn net(&self) -> &Net {
+        &self.net
+    }
+
+    /// The SIMD level the kernel dispatches to.
+    pub fn arch(&self) -> Arch {
+        self.arch
+    }
+
+    /// `seqs` checked for length, with ids past the vocabulary read as 0.
+    fn checked(&self, seqs: &[Vec<u32>]) -> Result<Vec<Vec<u32>>> {
         if seqs.is_empty() {
             return Ok(Vec::new());
         }
@@ -308,18 +343,10 @@ impl Bert {
             return Err(format!("sequence length {} out of range", bad.len()));
         }
         let vocab = self.vocab as u32;
-        let fixed: Vec<Vec<u32>>;
-        let ids: Vec<&[u32]> = if seqs.iter().flatten().all(|&i| i < vocab) {
-            seqs.iter().map(Vec::as_slice).collect()
-        } else {
-            fixed = seqs
-                .iter()
-                .map(|s| s.iter().map(|&i| if i < vocab { i } else { 0 }).collect())
-                .collect();
-            fixed.iter().map(Vec::as_slice).collect()
-        };
-        let rows = kernel::forward(self.arch, &self.net, &ids);
-        Ok(rows.into_iter().map(l2_normalised).collect())
+        Ok(seqs
+            .iter()
+            .map(|s| s.iter().map(|&i| if i < vocab { i } else { 0 }).collect())
+            .collect())
     }
 }
 

@@ -84,6 +84,44 @@ impl Packed {
         }
     }
 
+    /// Pack a matrix already laid out as `y = x w` (`w`: `k x n`, row-major: one row per
+    /// input), with a zero bias: the transposed products of a backward pass need no transpose.
+    pub fn from_kn(w: &[f32], k: usize, n: usize, nr: usize) -> Packed {
+        assert_eq!(w.len(), k * n, "weight shape");
+        let panels = n.div_ceil(nr);
+        let mut data = vec![0f32; panels * k * nr];
+        for (kk, row) in w.chunks_exact(n).enumerate() {
+            for (p, cols) in row.chunks(nr).enumerate() {
+                data[(p * k + kk) * nr..][..cols.len()].copy_from_slice(cols);
+            }
+        }
+        Packed {
+            k,
+            n,
+            nr,
+            data,
+            bias: vec![0f32; panels * nr],
+        }
+    }
+
+    /// The PyTorch `Linear` weight (`n x k`, one row per output) and bias this was packed from.
+    pub fn to_linear(&self) -> (Vec<f32>, Vec<f32>) {
+        let (k, n, nr) = (self.k, self.n, self.nr);
+        let mut w = vec![0f32; n * k];
+        for (j, row) in w.chunks_exact_mut(k).enumerate() {
+            let panel = &self.data[(j / nr) * k * nr..];
+            for (kk, v) in row.iter_mut().enumerate() {
+                *v = panel[kk * nr + j % nr];
+            }
+        }
+        (w, self.bias[..n].to_vec())
+    }
+
+    /// Panel width this was packed for.
+    pub fn nr(&self) -> usize {
+        self.nr
+    }
+
     /// Inputs.
     pub fn k(&self) -> usize {
         self.k
@@ -166,23 +204,102 @@ pub struct Net {
 /// Mean-pooled (not yet normalised) last hidden states of each sequence (token ids already
 /// checked against the vocabulary and the position table, every sequence non-empty).
 pub fn forward(arch: Arch, net: &Net, seqs: &[&[u32]]) -> Vec<Vec<f32>> {
-    arch.dispatch(Forward { net, seqs })
+    forward_tail(arch, net, &[], seqs)
 }
 
+/// [`forward`] with the last `tail.len()` layers of `net` replaced by `tail` (a skill's
+/// fine-tuned layers, see [`super::finetune`]).
+pub fn forward_tail(arch: Arch, net: &Net, tail: &[Layer], seqs: &[&[u32]]) -> Vec<Vec<f32>> {
+    let keep = net.layers.len().saturating_sub(tail.len());
+    let layers: Vec<&Layer> = net.layers[..keep].iter().chain(tail).collect();
+    let x = arch.dispatch(Forward {
+        net,
+        layers: &layers,
+        seqs,
+        input: None,
+    });
+    mean_pool(&x, seqs, net.hidden)
+}
+
+/// Token hidden states (rows of `net.hidden`, sequences one after another) after the first
+/// `upto` layers: the input of the layers a skill fine-tunes.
+pub fn hidden_states(arch: Arch, net: &Net, upto: usize, seqs: &[&[u32]]) -> Vec<f32> {
+    let layers: Vec<&Layer> = net.layers.iter().take(upto).collect();
+    arch.dispatch(Forward {
+        net,
+        layers: &layers,
+        seqs,
+        input: None,
+    })
+}
+
+/// `layers` run on token hidden states `input` (from [`hidden_states`]) of sequences with
+/// `lens` tokens each; returns the output rows.
+pub fn run_layers(
+    arch: Arch,
+    net: &Net,
+    layers: &[Layer],
+    input: &[f32],
+    lens: &[usize],
+) -> Vec<f32> {
+    let layers: Vec<&Layer> = layers.iter().collect();
+    // Attention only needs each sequence's length: stand-in ids of the right lengths.
+    let ids: Vec<Vec<u32>> = lens.iter().map(|&t| vec![0; t]).collect();
+    let seqs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+    arch.dispatch(Forward {
+        net,
+        layers: &layers,
+        seqs: &seqs,
+        input: Some(input),
+    })
+}
+
+/// `out = a W + b` (`a`: rows of `w.k()`, `out`: as many rows of `w.n()`).
+pub fn dense(arch: Arch, a: &[f32], w: &Packed, out: &mut [f32]) {
+    struct Dense<'a> {
+        a: &'a [f32],
+        w: &'a Packed,
+        out: &'a mut [f32],
+    }
+    impl WithSimd for Dense<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, simd: S) {
+            matmul(
+                simd,
+                self.a,
+                self.w,
+                self.out,
+                Epilogue::Bias,
+                &mut Vec::new(),
+            );
+        }
+    }
+    arch.dispatch(Dense { a, w, out });
+}
+
+/// A forward pass: `layers` over the embeddings of `seqs`, or over `input` rows when given.
 struct Forward<'a> {
     net: &'a Net,
+    layers: &'a [&'a Layer],
     seqs: &'a [&'a [u32]],
+    input: Option<&'a [f32]>,
 }
 
 impl WithSimd for Forward<'_> {
-    type Output = Vec<Vec<f32>>;
+    type Output = Vec<f32>;
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) -> Self::Output {
-        let Forward { net, seqs } = self;
+        let Forward {
+            net,
+            layers,
+            seqs,
+            input,
+        } = self;
         let h = net.hidden;
         let rows: usize = seqs.iter().map(|s| s.len()).sum();
-        let inter = net.layers.first().map_or(0, |l| l.up.n);
+        let inter = layers.first().map_or(0, |l| l.up.n);
         let mut x = vec![0f32; rows * h];
         let mut qkv = vec![0f32; rows * 3 * h];
         let mut ctx = vec![0f32; rows * h];
@@ -190,8 +307,11 @@ impl WithSimd for Forward<'_> {
         let mut up = vec![0f32; rows * inter];
         let mut scratch = Vec::with_capacity(rows * inter.max(h));
         let s = &mut scratch;
-        embed(simd, net, seqs, &mut x);
-        for l in &net.layers {
+        match input {
+            Some(rows) => x.copy_from_slice(rows),
+            None => embed(simd, net, seqs, &mut x),
+        }
+        for l in layers {
             matmul(simd, &x, &l.qkv, &mut qkv, Epilogue::Bias, s);
             attention(simd, &qkv, seqs, h, net.heads, &mut ctx);
             matmul(simd, &ctx, &l.out, &mut a, Epilogue::Residual(&x), s);
@@ -205,7 +325,7 @@ impl WithSimd for Forward<'_> {
             matmul(simd, &up, &l.down, &mut x, Epilogue::Residual(&a), s);
             layer_norm(simd, &mut x, &l.ln2);
         }
-        mean_pool(&x, seqs, h)
+        x
     }
 }
 
@@ -516,7 +636,7 @@ fn gelu_tanh(x: f32) -> f32 {
 }
 
 /// Mean of each sequence's rows.
-fn mean_pool(x: &[f32], seqs: &[&[u32]], h: usize) -> Vec<Vec<f32>> {
+pub fn mean_pool(x: &[f32], seqs: &[&[u32]], h: usize) -> Vec<Vec<f32>> {
     let mut rows = x.chunks_exact(h);
     seqs.iter()
         .map(|s| {

@@ -13,10 +13,12 @@
 //! AVX-512 or AVX2+FMA when the CPU has it), one thread per call.
 //!
 //! Modules: [`bert`] (loading and the embedding API), [`kernel`] (the forward pass),
+//! [`finetune`] (a skill's own copy of the top layer(s), trained on its examples),
 //! [`tokenize`] (WordPiece), [`cache`] (memory and disk caches).
 
 pub mod bert;
 pub mod cache;
+pub mod finetune;
 pub mod kernel;
 pub mod tokenize;
 
@@ -27,6 +29,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::NluError;
 use bert::{Bert, BertConfig};
 use cache::{Fnv, MemoryCache};
+use finetune::{FinetuneConfig, Tuned};
 use tokenize::Tokenizer;
 
 /// Longest input in tokens (sentence-transformers uses 256 for MiniLM; intents are short).
@@ -236,6 +239,50 @@ impl Encoder {
         };
         self.memory.put(text, Arc::clone(&v));
         v
+    }
+
+    /// Embedding of one text through a skill's fine-tuned top layers (unit length), from that
+    /// skill's own memory cache when seen before.
+    pub fn embed_tuned(&self, tuned: &Tuned, text: &str) -> Arc<[f32]> {
+        if let Some(v) = tuned.memory().get(text) {
+            return v;
+        }
+        let ids = self.tokenizer.encode(text);
+        let v: Arc<[f32]> = match self.bert.embed_tail(&[ids], tuned.layers()) {
+            Ok(mut rows) if !rows.is_empty() => Arc::from(rows.swap_remove(0)),
+            _ => Arc::from(vec![0f32; self.dim()]),
+        };
+        tuned.memory().put(text, Arc::clone(&v));
+        v
+    }
+
+    /// Fine-tune the top layers on a skill's texts and classes (`< n_classes`); returns the
+    /// tuned layers and the texts' unit embeddings under them ([`finetune::finetune`]).
+    pub fn finetune(
+        &self,
+        cfg: &FinetuneConfig,
+        texts: &[&str],
+        classes: &[usize],
+        n_classes: usize,
+    ) -> Result<(Tuned, Vec<Vec<f32>>), NluError> {
+        let ids: Vec<Vec<u32>> = texts.iter().map(|t| self.tokenizer.encode(t)).collect();
+        finetune::finetune(&self.bert, cfg, &ids, classes, n_classes)
+            .map_err(|e| unavailable(&self.dir, e))
+    }
+
+    /// A skill's fine-tuned layers saved by [`Encoder::save_tuned`], or `None`.
+    pub fn load_tuned(&self, path: &Path) -> Option<Tuned> {
+        let (d, values) = cache::load_matrix(path)?;
+        let net = self.bert.net();
+        let nr = net.layers.last()?.qkv.nr();
+        (d == self.dim())
+            .then(|| Tuned::from_flat(&values, net, nr))
+            .flatten()
+    }
+
+    /// Save a skill's fine-tuned layers (PyTorch layout, f32).
+    pub fn save_tuned(&self, path: &Path, tuned: &Tuned) -> std::io::Result<()> {
+        cache::save_matrix(path, self.dim(), &tuned.to_flat())
     }
 
     /// Embeddings of many texts (unit length, input order), in length-sorted micro-batches;

@@ -312,16 +312,23 @@ async fn turn(
         request,
     )
     .map_err(serialize_failed)?;
-    let commit = TurnCommit {
-        session: session.map(|s| SessionUpdate {
+    // The session keeps the response's context; the reply carries it only when the client
+    // asked for it (return_context / export), so otherwise it is moved out, not copied.
+    let session_update = session.map(|s| {
+        let context = if return_context || export {
+            response.get("context").cloned()
+        } else {
+            response.as_object_mut().and_then(|m| m.remove("context"))
+        };
+        SessionUpdate {
             id: s.id.clone(),
             expected_version: s.version,
-            context: response
-                .get("context")
-                .cloned()
-                .unwrap_or_else(|| json!({})),
+            context: context.unwrap_or_else(|| json!({})),
             last_active: response_ts,
-        }),
+        }
+    });
+    let commit = TurnCommit {
+        session: session_update,
         log,
         deliveries: delivery.into_iter().collect(),
         calls: Vec::new(),

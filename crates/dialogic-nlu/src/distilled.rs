@@ -275,6 +275,26 @@ impl SkillVectors {
         }
     }
 
+    /// `texts` through the encoder, each embedding centred on the table's mean and made unit
+    /// length (`None` where the encoder's width is not the table's).
+    fn embed_centred(
+        &self,
+        texts: &[String],
+        cache_dir: Option<&Path>,
+    ) -> Result<Vec<Option<Vec<f32>>>, NluError> {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let encoder = Encoder::load(&self.base.model_dir)?;
+        let rows = encoder.embed_cached(&refs, cache_dir)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                (r.len() == self.base.dim).then(|| {
+                    l2_normalised(r.iter().zip(&self.base.mean).map(|(x, m)| x - m).collect())
+                })
+            })
+            .collect())
+    }
+
     /// Fit word weights (and whole-word vectors) on the skill's training texts.
     pub fn fit(&mut self, texts: &[&str], cache_dir: Option<&Path>) -> Result<(), NluError> {
         let mut df: HashMap<Vec<u32>, f32> = HashMap::new();
@@ -321,33 +341,21 @@ impl SkillVectors {
                 .iter()
                 .map(|(a, b)| format!("{} {}", word_text(a), word_text(b)))
                 .collect();
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let encoder = Encoder::load(&self.base.model_dir)?;
-            let rows = encoder.embed_cached(&refs, cache_dir)?;
+            let rows = self.embed_centred(&texts, cache_dir)?;
             self.pairs = keys
                 .into_iter()
                 .zip(rows)
-                .filter(|(_, r)| r.len() == self.base.dim)
-                .map(|(k, r)| {
-                    let c: Vec<f32> = r.iter().zip(&self.base.mean).map(|(x, m)| x - m).collect();
-                    (k, l2_normalised(c))
-                })
+                .filter_map(|(k, r)| Some((k, r?)))
                 .collect();
         }
         if self.cfg.whole_words {
             let multi: Vec<&Vec<u32>> = df.keys().filter(|w| w.len() > 1).collect();
             let texts: Vec<String> = multi.iter().map(|w| word_text(w)).collect();
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let encoder = Encoder::load(&self.base.model_dir)?;
-            let rows = encoder.embed_cached(&refs, cache_dir)?;
+            let rows = self.embed_centred(&texts, cache_dir)?;
             self.whole = multi
                 .into_iter()
                 .zip(rows)
-                .filter(|(_, r)| r.len() == self.base.dim)
-                .map(|(w, r)| {
-                    let c: Vec<f32> = r.iter().zip(&self.base.mean).map(|(x, m)| x - m).collect();
-                    (w.clone(), l2_normalised(c))
-                })
+                .filter_map(|(w, r)| Some((w.clone(), r?)))
                 .collect();
         }
         self.pcs.clear();

@@ -72,9 +72,11 @@ const CONNECTION_PRAGMAS: [(&str, &str); 6] = [
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 
 /// Copies committed WAL frames into the database file from a read connection, off the commit
-/// path: a commit that ran the checkpoint itself (SQLite's default, every 1,000 pages) held
-/// the one writer, and every turn behind it, for the copy and the file sync. `PASSIVE` never
-/// waits for readers or writers. Ends when the pool is closed or the store is dropped.
+/// path, so a commit seldom has to run the checkpoint itself (SQLite's default at 1,000 pages,
+/// which holds the one writer, and every turn behind it, for the copy and the file sync).
+/// Under a sustained load of turns the WAL still reaches 1,000 pages between ticks, and the
+/// writer checkpoints (bench/cpu_per_message.sh's split by thread shows which). `PASSIVE`
+/// never waits for readers or writers. Ends when the pool is closed or the store is dropped.
 async fn checkpointer(pool: SqlitePool) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

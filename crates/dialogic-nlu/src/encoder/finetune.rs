@@ -70,7 +70,7 @@ impl Default for FinetuneConfig {
 }
 
 /// A layer's parameters in PyTorch layout (`Linear` weights `outputs x inputs`), in the order of
-/// the `T_*` indices; gradients use the same shape.
+/// the index constants below; gradients use the same shape.
 #[derive(Debug, Clone)]
 pub struct Params {
     h: usize,
@@ -93,7 +93,7 @@ const LN2_W: usize = 10;
 const LN2_B: usize = 11;
 
 impl Params {
-    /// Tensor sizes for width `h` and FFN width `inter`, in `T_*` order.
+    /// Tensor sizes for width `h` and FFN width `inter`, in the order of the indices above.
     fn sizes(h: usize, inter: usize) -> [usize; 12] {
         [
             3 * h * h,

@@ -706,27 +706,6 @@ mod tests {
             .collect()
     }
 
-    struct Mm<'a> {
-        a: &'a [f32],
-        w: &'a Packed,
-        out: &'a mut [f32],
-    }
-
-    impl WithSimd for Mm<'_> {
-        type Output = ();
-        #[inline(always)]
-        fn with_simd<S: Simd>(self, simd: S) {
-            matmul(
-                simd,
-                self.a,
-                self.w,
-                self.out,
-                Epilogue::Bias,
-                &mut Vec::new(),
-            );
-        }
-    }
-
     #[test]
     fn matmul_matches_a_naive_product_on_every_path() {
         let arches = [Arch::new(), Arch::Scalar];
@@ -744,11 +723,7 @@ mod tests {
                 let b = values(n, 3);
                 let w = Packed::from_linear(&wt, &b, k, nr);
                 let mut out = vec![0f32; m * n];
-                arch.dispatch(Mm {
-                    a: &a,
-                    w: &w,
-                    out: &mut out,
-                });
+                dense(arch, &a, &w, &mut out);
                 let want = naive(&a, &wt, &b, k);
                 for (x, y) in out.iter().zip(&want) {
                     assert!((x - y).abs() < 1e-4, "{m}x{k}x{n}: {x} vs {y}");

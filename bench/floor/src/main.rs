@@ -65,7 +65,10 @@ struct Turn {
 }
 
 fn micros() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
 }
 
 const SCHEMA: &str = "
@@ -144,19 +147,26 @@ fn writer(path: String, mut rx: mpsc::Receiver<Turn>) {
                     blob.push('\n');
                 }
             }
-            tx.prepare_cached("INSERT INTO batches (records) VALUES (?1)").unwrap().execute(params![blob]).unwrap();
+            tx.prepare_cached("INSERT INTO batches (records) VALUES (?1)")
+                .unwrap()
+                .execute(params![blob])
+                .unwrap();
         }
         for t in batch.iter().filter(|_| store != Store::Blob) {
             if store == Store::Rows {
-                tx.prepare_cached("INSERT INTO logs VALUES (?1, 'demo', 'live', ?2, NULL, ?3, ?3, ?4)")
-                    .unwrap()
-                    .execute(params![t.log_id, t.session_id, t.at, t.record])
-                    .unwrap();
+                tx.prepare_cached(
+                    "INSERT INTO logs VALUES (?1, 'demo', 'live', ?2, NULL, ?3, ?3, ?4)",
+                )
+                .unwrap()
+                .execute(params![t.log_id, t.session_id, t.at, t.record])
+                .unwrap();
             } else {
-                tx.prepare_cached("INSERT INTO logs (log_id, session_id, at, record) VALUES (?1, ?2, ?3, ?4)")
-                    .unwrap()
-                    .execute(params![t.log_id, t.session_id, t.at, t.record])
-                    .unwrap();
+                tx.prepare_cached(
+                    "INSERT INTO logs (log_id, session_id, at, record) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .unwrap()
+                .execute(params![t.log_id, t.session_id, t.at, t.record])
+                .unwrap();
             }
             for c in &t.calls {
                 let sql = if store == Store::Rows {
@@ -187,7 +197,10 @@ fn writer(path: String, mut rx: mpsc::Receiver<Turn>) {
         commits += 1;
         turns += batch.len() as u64;
         if commits % 100_000 == 0 {
-            eprintln!("{turns} turns in {commits} commits: {:.1} per commit", turns as f64 / commits as f64);
+            eprintln!(
+                "{turns} turns in {commits} commits: {:.1} per commit",
+                turns as f64 / commits as f64
+            );
         }
         for t in batch.drain(..) {
             let _ = t.done.send(());
@@ -202,7 +215,10 @@ fn jwt(now: u64) -> String {
     let input = format!("{head}.{claims}");
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET).unwrap();
     mac.update(input.as_bytes());
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    format!(
+        "{input}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
 }
 
 /// The Standard Webhooks signature over `id.timestamp.body`.
@@ -216,9 +232,20 @@ fn signature(id: &str, ts: u64, body: &[u8]) -> String {
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
 }
 
-async fn call(client: &Cl, url: &hyper::Uri, kind: &'static str, event: &str, payload: Value) -> (Value, Call) {
-    let body = serde_json::to_vec(&json!({"event": {"name": event}, "options": {}, "payload": payload})).unwrap();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+async fn call(
+    client: &Cl,
+    url: &hyper::Uri,
+    kind: &'static str,
+    event: &str,
+    payload: Value,
+) -> (Value, Call) {
+    let body =
+        serde_json::to_vec(&json!({"event": {"name": event}, "options": {}, "payload": payload}))
+            .unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
     let req = Request::post(url.clone())
         .header("content-type", "application/json")
@@ -235,7 +262,10 @@ async fn call(client: &Cl, url: &hyper::Uri, kind: &'static str, event: &str, pa
     let answer = resp.into_body().collect().await.unwrap().to_bytes();
     let latency_ms = started.elapsed().as_millis() as i64;
     let mut parsed: Value = serde_json::from_slice(&answer).unwrap();
-    let payload = parsed.get_mut("payload").map(Value::take).unwrap_or(Value::Null);
+    let payload = parsed
+        .get_mut("payload")
+        .map(Value::take)
+        .unwrap_or(Value::Null);
     let record = Call {
         id,
         url: url.to_string(),
@@ -269,13 +299,23 @@ async fn turn(
     let session_id = uuid::Uuid::now_v7().to_string();
     let mut request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if !request.is_object() {
-        return Response::builder().status(400).body(Full::new(Bytes::from_static(b"{}"))).unwrap();
+        return Response::builder()
+            .status(400)
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
     }
     request["context"] = json!({"global":{"system":{"session_start_time":start,"turn_count":1,"user_id":session_id},"session_id":session_id},"skills":{"main skill":{"user_defined":{},"system":{}}}});
     request["user_id"] = json!(session_id);
     let mut calls = Vec::new();
     if let Some(pre) = urls.first() {
-        let (payload, c) = call(&client, pre, "pre_message", "message_received", request.clone()).await;
+        let (payload, c) = call(
+            &client,
+            pre,
+            "pre_message",
+            "message_received",
+            request.clone(),
+        )
+        .await;
         if let Value::Object(m) = payload {
             for (k, v) in m {
                 request[k] = v;
@@ -285,7 +325,14 @@ async fn turn(
     }
     let mut response = reply(&session_id, start);
     if let Some(post) = urls.get(1) {
-        let (payload, c) = call(&client, post, "post_message", "message_processed", response.clone()).await;
+        let (payload, c) = call(
+            &client,
+            post,
+            "post_message",
+            "message_processed",
+            response.clone(),
+        )
+        .await;
         if let Value::Object(m) = payload {
             for (k, v) in m {
                 response[k] = v;
@@ -301,7 +348,16 @@ async fn turn(
     );
     if let Some(log) = log {
         let (done, committed) = oneshot::channel();
-        log.send(Turn { log_id, session_id, at, record, calls, done }).await.ok();
+        log.send(Turn {
+            log_id,
+            session_id,
+            at,
+            record,
+            calls,
+            done,
+        })
+        .await
+        .ok();
         if !*ACK_BEFORE_COMMIT {
             committed.await.ok();
         }
@@ -321,12 +377,16 @@ async fn main() {
         eprintln!("usage: floor serve ADDR DB [PRE_URL [POST_URL]]");
         std::process::exit(2);
     }
-    let urls: Arc<Vec<hyper::Uri>> = Arc::new(args[4..].iter().map(|u| u.parse().unwrap()).collect());
+    let urls: Arc<Vec<hyper::Uri>> =
+        Arc::new(args[4..].iter().map(|u| u.parse().unwrap()).collect());
     // DB "-" stores nothing: the same turn without its commit, to split the floor in two.
     let log = (args[3] != "-").then(|| {
         let (log, rx) = mpsc::channel(1024);
         let db = args[3].clone();
-        std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || writer(db, rx)).unwrap();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer(db, rx))
+            .unwrap();
         log
     });
     let mut conn = HttpConnector::new();
@@ -341,7 +401,12 @@ async fn main() {
             let svc = hyper::service::service_fn(move |r: Request<Incoming>| {
                 let (client, urls, log) = (client.clone(), urls.clone(), log.clone());
                 async move {
-                    let body = r.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+                    let body = r
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|c| c.to_bytes())
+                        .unwrap_or_default();
                     Ok::<_, Infallible>(turn(body, client, urls, log).await)
                 }
             });

@@ -3,11 +3,13 @@
 //! keep-alive clients for D seconds, and prints messages/s and p50/p99 latency.
 //!
 //! `--mode raw --url U` POSTs a fixed message body to any URL (e.g. refpipe's proxy), so the
-//! reference is measured by the same client in the same run.
+//! reference is measured by the same client in the same run. `--reference U` does that first,
+//! then prints each mode's rate as a share of the reference's.
 //!
 //!     cargo run --release -p dialogic-server --bin dialogic-bench -- --clients 16 --duration 10s
 //!     dialogic-bench --url http://127.0.0.1:8080 --mode stateless
 //!     dialogic-bench --url http://127.0.0.1:19000/ --mode raw
+//!     dialogic-bench --url http://127.0.0.1:8080 --reference http://127.0.0.1:19000/
 
 use std::time::{Duration, Instant};
 
@@ -47,6 +49,10 @@ struct Args {
     /// Print one JSON line per mode instead of text.
     #[arg(long)]
     json: bool,
+    /// Measure this URL first in raw mode (e.g. refpipe's proxy), then report each mode's rate
+    /// as a share of it.
+    #[arg(long)]
+    reference: Option<String>,
 }
 
 /// The conversation every client cycles through.
@@ -81,13 +87,12 @@ async fn main() -> anyhow::Result<()> {
         Mode::Both => vec![Mode::Stateless, Mode::Stateful],
         m => vec![m],
     };
+    let reference = match &args.reference {
+        Some(url) => Some(measure(&args, url, Mode::Raw, None).await?),
+        None => None,
+    };
     for mode in modes {
-        if !args.warmup.is_zero() {
-            drive(&args, &base, mode, args.warmup).await?;
-        }
-        let started = Instant::now();
-        let out = drive(&args, &base, mode, args.duration).await?;
-        report(&args, mode, &out, started.elapsed());
+        measure(&args, &base, mode, reference).await?;
     }
     if let Some((tx, handle, dir)) = stop {
         let _ = tx.send(());
@@ -95,6 +100,21 @@ async fn main() -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(dir);
     }
     Ok(())
+}
+
+/// Warms up, drives `mode` for the run's duration, prints the figures and returns the rate.
+async fn measure(
+    args: &Args,
+    base: &str,
+    mode: Mode,
+    reference: Option<f64>,
+) -> anyhow::Result<f64> {
+    if !args.warmup.is_zero() {
+        drive(args, base, mode, args.warmup).await?;
+    }
+    let started = Instant::now();
+    let out = drive(args, base, mode, args.duration).await?;
+    Ok(report(args, mode, &out, started.elapsed(), reference))
 }
 
 async fn drive(args: &Args, base: &str, mode: Mode, duration: Duration) -> anyhow::Result<Outcome> {
@@ -187,7 +207,13 @@ async fn client(
     Ok(out)
 }
 
-fn report(args: &Args, mode: Mode, out: &Outcome, elapsed: Duration) {
+fn report(
+    args: &Args,
+    mode: Mode,
+    out: &Outcome,
+    elapsed: Duration,
+    reference: Option<f64>,
+) -> f64 {
     let mut l = out.latencies.clone();
     l.sort_unstable();
     let pct = |p: f64| -> f64 {
@@ -198,6 +224,7 @@ fn report(args: &Args, mode: Mode, out: &Outcome, elapsed: Duration) {
         l[idx.min(l.len() - 1)].as_secs_f64() * 1000.0
     };
     let rate = l.len() as f64 / elapsed.as_secs_f64();
+    let share = reference.filter(|r| *r > 0.0).map(|r| 100.0 * rate / r);
     let name = match mode {
         Mode::Stateless => "stateless",
         Mode::Stateful => "stateful",
@@ -209,11 +236,12 @@ fn report(args: &Args, mode: Mode, out: &Outcome, elapsed: Duration) {
             "{}",
             json!({"mode": name, "clients": args.clients, "seconds": elapsed.as_secs_f64(),
                    "messages": l.len(), "errors": out.errors, "messages_per_second": rate,
-                   "p50_ms": pct(0.50), "p99_ms": pct(0.99)})
+                   "p50_ms": pct(0.50), "p99_ms": pct(0.99), "percent_of_reference": share})
         );
     } else {
+        let share = share.map_or(String::new(), |s| format!(" = {s:.1}% of the reference"));
         println!(
-            "{name:<9} clients={} duration={:.1}s messages={} errors={} rate={rate:.0} msg/s p50={:.2}ms p99={:.2}ms",
+            "{name:<9} clients={} duration={:.1}s messages={} errors={} rate={rate:.0} msg/s p50={:.2}ms p99={:.2}ms{share}",
             args.clients,
             elapsed.as_secs_f64(),
             l.len(),
@@ -222,4 +250,5 @@ fn report(args: &Args, mode: Mode, out: &Outcome, elapsed: Duration) {
             pct(0.99)
         );
     }
+    rate
 }

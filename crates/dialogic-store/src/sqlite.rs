@@ -31,7 +31,9 @@ use crate::model::{
 };
 use crate::Store;
 
+mod readers;
 mod writer;
+use readers::Readers;
 use writer::{PreparedTurn, Writer};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -123,6 +125,8 @@ where
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     reader: SqlitePool,
+    /// Inline point reads (a stateful turn's session), see `readers`.
+    readers: Arc<Readers>,
     writer: Writer,
     /// The background checkpointer; it stops with the last clone.
     _checkpointer: Arc<StopOnDrop>,
@@ -210,6 +214,7 @@ impl SqliteStore {
             _checkpointer: Arc::new(checkpoints),
             _scratch: scratch,
             reader,
+            readers: Arc::new(Readers::new(&path)),
             writer,
         })
     }
@@ -420,16 +425,44 @@ impl Store for SqliteStore {
         session_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Session>> {
-        let row = sqlx::query(&format!(
-            "SELECT {SESSION_COLS} FROM sessions \
-             WHERE id = ?1 AND assistant_id = ?2 AND expires_at > ?3"
-        ))
-        .bind(session_id)
-        .bind(assistant_id)
-        .bind(micros(now))
-        .fetch_optional(&self.reader)
-        .await?;
-        row.as_ref().map(session_from_row).transpose()
+        let sql = "SELECT id, assistant_id, environment_id, context, created_at, last_active, \
+                   timeout_secs, version FROM sessions \
+                   WHERE id = ?1 AND assistant_id = ?2 AND expires_at > ?3";
+        let inline = self.readers.with(|conn| {
+            let mut stmt = conn.prepare_cached(sql)?;
+            let mut rows = stmt.query(rusqlite::params![session_id, assistant_id, micros(now)])?;
+            let Some(r) = rows.next()? else {
+                return Ok(None);
+            };
+            Ok(Some(Session {
+                id: r.get(0)?,
+                assistant_id: r.get(1)?,
+                environment_id: r.get(2)?,
+                context: json_value(r.get_ref(3)?.as_str().map_err(rusqlite::Error::from)?)?,
+                created_at: time(r.get(4)?)?,
+                last_active: time(r.get(5)?)?,
+                timeout_secs: r.get(6)?,
+                version: r.get(7)?,
+            }))
+        });
+        match inline {
+            Ok(found) => Ok(found),
+            Err(e) => {
+                // A lock held by another process's recovery, or a damaged row: the async pool
+                // waits as long as it must, and reports what is really wrong.
+                tracing::debug!(error = %e, "inline session read failed; using the pool");
+                let row = sqlx::query(&format!(
+                    "SELECT {SESSION_COLS} FROM sessions \
+                     WHERE id = ?1 AND assistant_id = ?2 AND expires_at > ?3"
+                ))
+                .bind(session_id)
+                .bind(assistant_id)
+                .bind(micros(now))
+                .fetch_optional(&self.reader)
+                .await?;
+                row.as_ref().map(session_from_row).transpose()
+            }
+        }
     }
 
     async fn delete_session(&self, assistant_id: &str, session_id: &str) -> Result<bool> {

@@ -110,6 +110,51 @@ mod sqlite_only {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Session loads run inline on a read connection of their own: another process holding
+    /// the write lock mid-transaction neither delays them nor shows them its uncommitted
+    /// change, and a damaged row is an error, not a panic.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn session_reads_ignore_a_held_write_lock_and_report_damaged_rows() {
+        let dir = std::env::temp_dir().join(format!("dialogic-store-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("reads.db");
+        let store = open(&format!("sqlite://{}", path.display())).await.unwrap();
+        let now = chrono::Utc::now();
+        let session = dialogic_store::Session {
+            id: "s1".into(),
+            assistant_id: "a".into(),
+            environment_id: "live".into(),
+            context: serde_json::json!({"global": {"session_id": "s1"}, "skills": {}}),
+            created_at: now,
+            last_active: now,
+            timeout_secs: 3600,
+            version: 0,
+        };
+        store.create_session(&session).await.unwrap();
+
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other
+            .execute_batch("BEGIN IMMEDIATE; UPDATE sessions SET version = 7 WHERE id = 's1'")
+            .unwrap();
+        let started = std::time::Instant::now();
+        let loaded = store.load_session("a", "s1", now).await.unwrap().unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!(loaded.version, 0, "an uncommitted change must not be seen");
+        assert_eq!(loaded.context, session.context);
+        assert!(store.load_session("b", "s1", now).await.unwrap().is_none());
+        other.execute_batch("ROLLBACK").unwrap();
+
+        other
+            .execute(
+                "UPDATE sessions SET context = '{not json' WHERE id = 's1'",
+                [],
+            )
+            .unwrap();
+        let err = store.load_session("a", "s1", now).await.err();
+        assert!(err.is_some(), "a damaged context must be an error");
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[tokio::test]
     async fn bad_url_is_refused_without_leaking_it() {
         for url in [

@@ -3,11 +3,13 @@
 # process's CPU time (user + system, from /proc/PID/stat) by the requests served.
 #
 #   bash bench/cpu_per_message.sh PORT [SECONDS] [DRAIN_SECONDS]
+#   MODE=stateful bash bench/cpu_per_message.sh PORT ...   # stateful messages instead
 #
 # PORT: a `dialogic serve --listen 127.0.0.1:PORT` with the demo assistant (as bench/compare.sh
 # starts them). DRAIN_SECONDS (default 0): time to wait after the run before reading the CPU
 # time, so background work (log webhook delivery) is counted too. Also prints the split by
-# thread name (tokio workers, the SQLite writer, sqlx's reader threads).
+# thread name (tokio workers, the SQLite writer, sqlx's reader threads). MODE=stateful first
+# creates 256 sessions and sends each message to the next of them in turn.
 set -euo pipefail
 PORT=$1; SECS=${2:-6}; DRAIN=${3:-0}
 pid=$(pgrep -f "listen 127.0.0.1:$PORT\b" | head -1)
@@ -19,11 +21,27 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"input":{"text":"I want a large pizza"}}'
 LUA
+path="/v2/assistants/demo/message?version=2024-08-25"
+if [ "${MODE:-stateless}" = stateful ]; then
+  sids=$(for _ in $(seq 1 256); do
+    curl -sf -XPOST "http://127.0.0.1:$PORT/v2/assistants/demo/sessions?version=2024-08-25" \
+      | sed -E 's/.*"session_id":"([^"]+)".*/"\1",/'
+  done)
+  cat >> "$lua" <<LUA
+sids = {$sids}
+n = 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, "/v2/assistants/demo/sessions/" .. sids[(n % #sids) + 1] .. "/message?version=2024-08-25")
+end
+LUA
+  path=/
+fi
 threads() { for t in /proc/"$pid"/task/*; do echo "$(tr ' ' _ <"$t/comm") $(awk '{print $14 + $15}' "$t/stat")"; done \
   | awk '{a[$1] += $2} END {for (k in a) print k, a[k]}' | sort; }
 t0=$(threads)
 before=$(cpu "$pid")
-out=$(wrk -t2 -c32 -d"${SECS}s" -s "$lua" "http://127.0.0.1:$PORT/v2/assistants/demo/message?version=2024-08-25")
+out=$(wrk -t2 -c32 -d"${SECS}s" -s "$lua" "http://127.0.0.1:$PORT$path")
 sleep "$DRAIN"
 after=$(cpu "$pid")
 t1=$(threads)

@@ -9,7 +9,8 @@
 # starts them). DRAIN_SECONDS (default 0): time to wait after the run before reading the CPU
 # time, so background work (log webhook delivery) is counted too. Also prints the split by
 # thread name (tokio workers, the SQLite writer, sqlx's reader threads). MODE=stateful first
-# creates 256 sessions and sends each message to the next of them in turn.
+# creates 256 sessions and sends each message to the next of them in turn (the two wrk threads
+# half-way apart, so no two messages run on one session at once).
 set -euo pipefail
 PORT=$1; SECS=${2:-6}; DRAIN=${3:-0}
 pid=$(pgrep -f "listen 127.0.0.1:$PORT\b" | head -1)
@@ -29,7 +30,12 @@ if [ "${MODE:-stateless}" = stateful ]; then
   done)
   cat >> "$lua" <<LUA
 sids = {$sids}
-n = 0
+-- each wrk thread starts half-way round from the other, so no two requests share a session
+started = 0
+setup = function(thread)
+  thread:set("n", started * math.floor(#sids / 2))
+  started = started + 1
+end
 request = function()
   n = n + 1
   return wrk.format(nil, "/v2/assistants/demo/sessions/" .. sids[(n % #sids) + 1] .. "/message?version=2024-08-25")

@@ -5,7 +5,8 @@
 //! through ONE writer task that owns the write connection (see `writer`), each in a
 //! `BEGIN IMMEDIATE` transaction, so writers queue in a channel instead of spinning on
 //! SQLite's busy handler, and two processes sharing the file serialise on SQLite's write lock.
-//! Reads use a separate pool and never block writes.
+//! Reads use a separate pool and never block writes; a stateful turn's session load runs
+//! inline on a read connection of its own (see `readers`).
 //!
 //! Turns are group-committed (see `writer`): concurrent turns share one transaction.
 //!
@@ -44,8 +45,11 @@ const READ_CONNECTIONS: u32 = 4;
 /// How often opening a database retries a step that lost a race with another process.
 const OPEN_ATTEMPTS: u64 = 6;
 
-const SESSION_COLS: &str =
-    "id, assistant_id, environment_id, context, created_at, last_active, timeout_secs, version";
+/// A live session by id and assistant (`?3`: now, in microseconds): the columns
+/// [`session_from_row`] reads, in the order the inline read in `load_session` takes them.
+const SESSION_BY_ID: &str = "SELECT id, assistant_id, environment_id, context, created_at, \
+     last_active, timeout_secs, version FROM sessions \
+     WHERE id = ?1 AND assistant_id = ?2 AND expires_at > ?3";
 const LOG_COLS: &str = "log_id, assistant_id, environment_id, session_id, customer_id, \
      request_timestamp, response_timestamp, record";
 const DELIVERY_COLS: &str =
@@ -425,11 +429,8 @@ impl Store for SqliteStore {
         session_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Session>> {
-        let sql = "SELECT id, assistant_id, environment_id, context, created_at, last_active, \
-                   timeout_secs, version FROM sessions \
-                   WHERE id = ?1 AND assistant_id = ?2 AND expires_at > ?3";
         let inline = self.readers.with(|conn| {
-            let mut stmt = conn.prepare_cached(sql)?;
+            let mut stmt = conn.prepare_cached(SESSION_BY_ID)?;
             let mut rows = stmt.query(rusqlite::params![session_id, assistant_id, micros(now)])?;
             let Some(r) = rows.next()? else {
                 return Ok(None);
@@ -451,15 +452,12 @@ impl Store for SqliteStore {
                 // A lock held by another process's recovery, or a damaged row: the async pool
                 // waits as long as it must, and reports what is really wrong.
                 tracing::debug!(error = %e, "inline session read failed; using the pool");
-                let row = sqlx::query(&format!(
-                    "SELECT {SESSION_COLS} FROM sessions \
-                     WHERE id = ?1 AND assistant_id = ?2 AND expires_at > ?3"
-                ))
-                .bind(session_id)
-                .bind(assistant_id)
-                .bind(micros(now))
-                .fetch_optional(&self.reader)
-                .await?;
+                let row = sqlx::query(SESSION_BY_ID)
+                    .bind(session_id)
+                    .bind(assistant_id)
+                    .bind(micros(now))
+                    .fetch_optional(&self.reader)
+                    .await?;
                 row.as_ref().map(session_from_row).transpose()
             }
         }

@@ -216,6 +216,19 @@ const SETTINGS: &[(&str, &str)] = &[
         "ft-crossfit",
         "finetune.crossfit (folds; the head trains on out-of-fold tuned embeddings; 0 = off)",
     ),
+    (
+        "ft-train-frozen",
+        "finetune.train_frozen (share of the frozen embedding in the head's training vectors)",
+    ),
+    (
+        "ft-classify-frozen",
+        "finetune.classify_frozen (share of the frozen embedding in a classified input's vector)",
+    ),
+    (
+        "ft-pairs",
+        "finetune.pairs (SetFit-style pair loss, partners per example and side; 0 = cross-entropy)",
+    ),
+    ("ft-frozen", "finetune.train_frozen and classify_frozen"),
 ];
 
 impl Sweep {
@@ -287,6 +300,13 @@ impl Sweep {
             "ft-batch" => cfg.finetune.batch = n,
             "ft-mix" => cfg.finetune.mix = v,
             "ft-crossfit" => cfg.finetune.crossfit = n,
+            "ft-train-frozen" => cfg.finetune.train_frozen = v,
+            "ft-pairs" => cfg.finetune.pairs = n,
+            "ft-classify-frozen" => cfg.finetune.classify_frozen = v,
+            "ft-frozen" => {
+                cfg.finetune.train_frozen = v;
+                cfg.finetune.classify_frozen = v;
+            }
             _ => {}
         }
     }

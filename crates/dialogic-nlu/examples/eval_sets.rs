@@ -185,7 +185,7 @@ const SETTINGS: &[(&str, &str)] = &[
     ),
     (
         "vec-table",
-        "vectors.table (0 = [CLS] token [SEP] pooled, 1 = the token alone)",
+        "vectors.table (0 = [CLS] token [SEP] pooled, 1 = the token alone, 2-4 = PCA, 5 = the framed token's own output row)",
     ),
     ("vec-proto", "vectors_proto and vectors_proto_small"),
     ("vec-proto-small", "vectors_proto_small"),

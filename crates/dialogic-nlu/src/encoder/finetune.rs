@@ -1078,12 +1078,14 @@ fn train(tr: &mut Trainer<'_>, cfg: &FinetuneConfig) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut opt = Optimiser::new(tr, cfg.epochs * n.div_ceil(batch), cfg.lr, cfg.head_lr);
     let mut rng = Rng::new(cfg.seed);
+    // The pair loss draws its partners from its own stream, so the shuffles stay as they were.
+    let mut pair_rng = Rng::new(cfg.seed ^ 0x9a1e);
     let mut order: Vec<usize> = (0..n).collect();
     for _ in 0..cfg.epochs {
         rng.shuffle(&mut order);
         tr.refresh_snapshot();
         for idx in order.chunks(batch) {
-            let g = tr.batch_grads(idx, threads, rng.next_u64());
+            let g = tr.batch_grads(idx, threads, pair_rng.next_u64());
             opt.step(tr, &g);
         }
     }

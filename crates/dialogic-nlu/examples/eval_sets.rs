@@ -225,6 +225,10 @@ const SETTINGS: &[(&str, &str)] = &[
         "finetune.classify_frozen (share of the frozen embedding in a classified input's vector)",
     ),
     (
+        "large-from",
+        "large_from (examples per intent from which the hinge model is trained)",
+    ),
+    (
         "ft-pairs",
         "finetune.pairs (SetFit-style pair loss, partners per example and side; 0 = cross-entropy)",
     ),
@@ -300,6 +304,7 @@ impl Sweep {
             "ft-batch" => cfg.finetune.batch = n,
             "ft-mix" => cfg.finetune.mix = v,
             "ft-crossfit" => cfg.finetune.crossfit = n,
+            "large-from" => cfg.large_from = v,
             "ft-train-frozen" => cfg.finetune.train_frozen = v,
             "ft-pairs" => cfg.finetune.pairs = n,
             "ft-classify-frozen" => cfg.finetune.classify_frozen = v,

@@ -225,6 +225,10 @@ const SETTINGS: &[(&str, &str)] = &[
         "finetune.classify_frozen (share of the frozen embedding in a classified input's vector)",
     ),
     (
+        "ft-concat",
+        "finetune.concat (1 = frozen and tuned embeddings side by side, with the ft-*-frozen shares)",
+    ),
+    (
         "large-from",
         "large_from (examples per intent from which the hinge model is trained)",
     ),
@@ -305,6 +309,7 @@ impl Sweep {
             "ft-mix" => cfg.finetune.mix = v,
             "ft-crossfit" => cfg.finetune.crossfit = n,
             "large-from" => cfg.large_from = v,
+            "ft-concat" => cfg.finetune.concat = v > 0.0,
             "ft-train-frozen" => cfg.finetune.train_frozen = v,
             "ft-pairs" => cfg.finetune.pairs = n,
             "ft-classify-frozen" => cfg.finetune.classify_frozen = v,

@@ -233,8 +233,8 @@ impl Dense {
                 (tuned, rows)
             }
         };
-        let share = config.finetune.train_frozen;
-        let frozen = if share > 0.0 {
+        let (share, concat) = (config.finetune.train_frozen, config.finetune.concat);
+        let frozen = if share > 0.0 || concat {
             let texts: Vec<&str> = examples.iter().map(|x| x.text.as_str()).collect();
             e.embed_cached(&texts, cache_dir)?
         } else {
@@ -246,13 +246,14 @@ impl Dense {
             .enumerate()
         {
             x.dense = Some(match frozen.get(k) {
-                Some(f) => Arc::from(FinetuneConfig::mixed(share, f, r)),
+                Some(f) => Arc::from(FinetuneConfig::mixed(share, concat, f, r)),
                 None => Arc::from(r),
             });
         }
-        Ok(Arc::new(
-            tuned.with_frozen_share(config.finetune.classify_frozen),
-        ))
+        Ok(Arc::new(tuned.with_frozen_share(
+            config.finetune.classify_frozen,
+            concat,
+        )))
     }
 
     /// The intent-model configuration for this dense vector: the prototype score is the
@@ -433,6 +434,7 @@ fn tuned_key(encoder_id: &str, config: &IntentConfig, examples: &[Example]) -> u
             FinetuneConfig {
                 train_frozen: 0.0,
                 classify_frozen: 0.0,
+                concat: false,
                 ..config.finetune.clone()
             }
         ));
@@ -520,7 +522,7 @@ impl Nlu {
             let tuned = match (&dense, tuned_file) {
                 (Dense::Encoder(e, _), Some(p)) => Some(Arc::new(
                     e.load_tuned(p)?
-                        .with_frozen_share(config.finetune.classify_frozen),
+                        .with_frozen_share(config.finetune.classify_frozen, config.finetune.concat),
                 )),
                 _ => None,
             };

@@ -57,6 +57,9 @@ pub struct FinetuneConfig {
     pub train_frozen: f32,
     /// The same share in the embedding of an input being classified.
     pub classify_frozen: f32,
+    /// Join the frozen and tuned embeddings side by side, `unit([s frozen, (1 - s) tuned])`
+    /// (twice as wide), instead of adding them, with the shares above.
+    pub concat: bool,
     /// Loss: 0 = softmax cross-entropy of the cosine head; `n` > 0 = a SetFit-style pair loss
     /// instead: each example is paired with `n` examples of its own class (cosine target 1)
     /// and `n` of other classes (target 0), squared error of the cosines, the partners'
@@ -65,8 +68,13 @@ pub struct FinetuneConfig {
 }
 
 impl FinetuneConfig {
-    /// `unit(s frozen + (1 - s) tuned)`; `tuned` itself when `s` is 0.
-    pub fn mixed(s: f32, frozen: &[f32], tuned: &[f32]) -> Vec<f32> {
+    /// `unit(s frozen + (1 - s) tuned)`, or with `concat` `unit([s frozen, (1 - s) tuned])`;
+    /// `tuned` itself when `s` is 0 and the vectors are not joined.
+    pub fn mixed(s: f32, concat: bool, frozen: &[f32], tuned: &[f32]) -> Vec<f32> {
+        if concat {
+            let v = frozen.iter().map(|f| s * f);
+            return l2_normalised(v.chain(tuned.iter().map(|t| (1.0 - s) * t)).collect());
+        }
         if s == 0.0 {
             return tuned.to_vec();
         }
@@ -94,6 +102,7 @@ impl Default for FinetuneConfig {
             crossfit: 0,
             train_frozen: 0.0,
             classify_frozen: 0.0,
+            concat: false,
             pairs: 0,
         }
     }
@@ -859,6 +868,8 @@ pub struct Tuned {
     /// Share of the frozen encoder's embedding in a classified input's embedding
     /// ([`FinetuneConfig::classify_frozen`]).
     frozen_share: f32,
+    /// Frozen and tuned embeddings joined side by side ([`FinetuneConfig::concat`]).
+    concat: bool,
 }
 
 impl std::fmt::Debug for Tuned {
@@ -878,20 +889,24 @@ impl Tuned {
             layers,
             memory: MemoryCache::new(TUNED_CACHE),
             frozen_share: 0.0,
+            concat: false,
         }
     }
 
     /// These layers, with inputs embedded as `unit(s frozen + (1 - s) tuned)`.
-    pub fn with_frozen_share(self, s: f32) -> Tuned {
+    /// (joined side by side with `concat`).
+    pub fn with_frozen_share(self, s: f32, concat: bool) -> Tuned {
         Tuned {
             frozen_share: s,
+            concat,
             ..self
         }
     }
 
-    /// Share of the frozen encoder's embedding in a classified input's embedding.
-    pub fn frozen_share(&self) -> f32 {
-        self.frozen_share
+    /// Share of the frozen encoder's embedding in a classified input's embedding, and whether
+    /// the two are joined side by side.
+    pub fn frozen_share(&self) -> (f32, bool) {
+        (self.frozen_share, self.concat)
     }
 
     /// The layers that replace the network's top ones.

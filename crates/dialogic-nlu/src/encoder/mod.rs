@@ -251,9 +251,9 @@ impl Encoder {
         let v: Arc<[f32]> = match self.bert.embed_tail(&[ids], tuned.layers()) {
             Ok(mut rows) if !rows.is_empty() => {
                 let t = rows.swap_remove(0);
-                let s = tuned.frozen_share();
-                if s > 0.0 {
-                    Arc::from(FinetuneConfig::mixed(s, &self.embed(text), &t))
+                let (s, concat) = tuned.frozen_share();
+                if s > 0.0 || concat {
+                    Arc::from(FinetuneConfig::mixed(s, concat, &self.embed(text), &t))
                 } else {
                     Arc::from(t)
                 }

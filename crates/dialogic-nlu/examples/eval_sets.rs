@@ -185,7 +185,7 @@ const SETTINGS: &[(&str, &str)] = &[
     ),
     (
         "vec-table",
-        "vectors.table (0 = [CLS] token [SEP] pooled, 1 = the token alone)",
+        "vectors.table (0 = [CLS] token [SEP] pooled, 1 = the token alone, 2-4 = PCA, 5 = the framed token's own output row)",
     ),
     ("vec-proto", "vectors_proto and vectors_proto_small"),
     ("vec-proto-small", "vectors_proto_small"),
@@ -216,6 +216,27 @@ const SETTINGS: &[(&str, &str)] = &[
         "ft-crossfit",
         "finetune.crossfit (folds; the head trains on out-of-fold tuned embeddings; 0 = off)",
     ),
+    (
+        "ft-train-frozen",
+        "finetune.train_frozen (share of the frozen embedding in the head's training vectors)",
+    ),
+    (
+        "ft-classify-frozen",
+        "finetune.classify_frozen (share of the frozen embedding in a classified input's vector)",
+    ),
+    (
+        "ft-concat",
+        "finetune.concat (1 = frozen and tuned embeddings side by side, with the ft-*-frozen shares)",
+    ),
+    (
+        "large-from",
+        "large_from (examples per intent from which the hinge model is trained)",
+    ),
+    (
+        "ft-pairs",
+        "finetune.pairs (SetFit-style pair loss, partners per example and side; 0 = cross-entropy)",
+    ),
+    ("ft-frozen", "finetune.train_frozen and classify_frozen"),
 ];
 
 impl Sweep {
@@ -287,6 +308,15 @@ impl Sweep {
             "ft-batch" => cfg.finetune.batch = n,
             "ft-mix" => cfg.finetune.mix = v,
             "ft-crossfit" => cfg.finetune.crossfit = n,
+            "large-from" => cfg.large_from = v,
+            "ft-concat" => cfg.finetune.concat = v > 0.0,
+            "ft-train-frozen" => cfg.finetune.train_frozen = v,
+            "ft-pairs" => cfg.finetune.pairs = n,
+            "ft-classify-frozen" => cfg.finetune.classify_frozen = v,
+            "ft-frozen" => {
+                cfg.finetune.train_frozen = v;
+                cfg.finetune.classify_frozen = v;
+            }
             _ => {}
         }
     }

@@ -116,7 +116,7 @@ impl StaticVectors {
             Some((_, t)) => t,
             None => {
                 let (mut t, mut mean) = distil(&encoder, recipe)?;
-                if recipe >= 2 {
+                if (2..=4).contains(&recipe) {
                     t = pca(&t, encoder.dim(), dim, recipe != 2);
                     // Whole-word and word-pair vectors are not projected: no mean for them.
                     mean = vec![0.0; dim];
@@ -213,7 +213,8 @@ pub struct VectorConfig {
     pub plain_concat: f32,
     /// Table recipe ([`StaticVectors::load_recipe`]): 0 = framed tokens, 1 = unframed, 2 = framed
     /// projected on the table's top 256 principal components, 3 = the same whitened, 4 = all
-    /// 384 components whitened.
+    /// 384 components whitened, 5 = each framed token's own output row instead of the frame's
+    /// mean.
     pub table: u8,
     /// Remove the projection on the top principal directions of the training examples'
     /// sentence vectors (SIF's common-component removal; 0 = off).
@@ -608,9 +609,13 @@ fn distil(encoder: &Encoder, recipe: u8) -> Result<(Vec<f32>, Vec<f32>), NluErro
         })
         .collect();
     let mut table = Vec::with_capacity(rows * dim);
-    for chunk in seqs.chunks(DISTIL_BATCH) {
-        for r in encoder.embed_ids(chunk)? {
-            table.extend(r);
+    if recipe == 5 {
+        token_positions(encoder, &seqs, &mut table)?;
+    } else {
+        for chunk in seqs.chunks(DISTIL_BATCH) {
+            for r in encoder.embed_ids(chunk)? {
+                table.extend(r);
+            }
         }
     }
     let mut mean = vec![0f32; dim];
@@ -625,6 +630,38 @@ fn distil(encoder: &Encoder, recipe: u8) -> Result<(Vec<f32>, Vec<f32>), NluErro
         out.extend(l2_normalised(centred));
     }
     Ok((out, mean))
+}
+
+/// Table recipe 5: each framed token's own output row (`[CLS] token [SEP]`, the middle row of
+/// the last layer), unit length, batches spread over the cores.
+fn token_positions(
+    encoder: &Encoder,
+    seqs: &[Vec<u32>],
+    table: &mut Vec<f32>,
+) -> Result<(), NluError> {
+    let (bert, dim) = (encoder.bert(), encoder.dim());
+    let layers = bert.net().layers.len();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for block in seqs.chunks(DISTIL_BATCH * threads) {
+        let part = block.len().div_ceil(threads).max(1);
+        let parts: Vec<Result<Vec<f32>, String>> = std::thread::scope(|s| {
+            let handles: Vec<_> = block
+                .chunks(part)
+                .map(|c| s.spawn(move || bert.hidden_states(c, layers)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err("a thread failed".into())))
+                .collect()
+        });
+        for states in parts {
+            let states = states.map_err(|e| NluError::ModelUnavailable(e.to_string()))?;
+            for seq in states.chunks_exact(3 * dim) {
+                table.extend(l2_normalised(seq[dim..2 * dim].to_vec()));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

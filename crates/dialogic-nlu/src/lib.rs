@@ -46,7 +46,7 @@ use serde_json::{json, Value};
 
 use crate::classifier::TrainParams;
 use crate::distilled::{SkillVectors, StaticVectors};
-use crate::encoder::finetune::Tuned;
+use crate::encoder::finetune::{FinetuneConfig, Tuned};
 use crate::encoder::Encoder;
 use crate::entities::{EntityMatch, EntityRecognizer};
 use crate::intents::{Example, IntentConfig, IntentModel};
@@ -204,6 +204,7 @@ impl Dense {
         n_intents: usize,
         config: &IntentConfig,
         file: Option<&std::path::Path>,
+        cache_dir: Option<&std::path::Path>,
     ) -> Result<Arc<Tuned>, NluError> {
         let Dense::Encoder(e, _) = self else {
             return Err(NluError::ModelUnavailable(
@@ -232,10 +233,27 @@ impl Dense {
                 (tuned, rows)
             }
         };
-        for (x, r) in examples.iter_mut().zip(rows.chunks_exact(e.dim())) {
-            x.dense = Some(Arc::from(r));
+        let (share, concat) = (config.finetune.train_frozen, config.finetune.concat);
+        let frozen = if share > 0.0 || concat {
+            let texts: Vec<&str> = examples.iter().map(|x| x.text.as_str()).collect();
+            e.embed_cached(&texts, cache_dir)?
+        } else {
+            Vec::new()
+        };
+        for (k, (x, r)) in examples
+            .iter_mut()
+            .zip(rows.chunks_exact(e.dim()))
+            .enumerate()
+        {
+            x.dense = Some(match frozen.get(k) {
+                Some(f) => Arc::from(FinetuneConfig::mixed(share, concat, f, r)),
+                None => Arc::from(r),
+            });
         }
-        Ok(Arc::new(tuned))
+        Ok(Arc::new(tuned.with_frozen_share(
+            config.finetune.classify_frozen,
+            concat,
+        )))
     }
 
     /// The intent-model configuration for this dense vector: the prototype score is the
@@ -411,7 +429,15 @@ fn tuned_key(encoder_id: &str, config: &IntentConfig, examples: &[Example]) -> u
     h.text("tuned")
         .text(env!("CARGO_PKG_VERSION"))
         .text(encoder_id)
-        .text(&format!("{:?}", config.finetune));
+        .text(&format!(
+            "{:?}",
+            FinetuneConfig {
+                train_frozen: 0.0,
+                classify_frozen: 0.0,
+                concat: false,
+                ..config.finetune.clone()
+            }
+        ));
     for x in examples {
         h.bytes(&(x.class as u64).to_le_bytes()).text(&x.text);
     }
@@ -494,7 +520,10 @@ impl Nlu {
             let data = std::fs::read(model).ok()?;
             let m = IntentModel::from_bytes(&data, &language, config)?;
             let tuned = match (&dense, tuned_file) {
-                (Dense::Encoder(e, _), Some(p)) => Some(Arc::new(e.load_tuned(p)?)),
+                (Dense::Encoder(e, _), Some(p)) => Some(Arc::new(
+                    e.load_tuned(p)?
+                        .with_frozen_share(config.finetune.classify_frozen, config.finetune.concat),
+                )),
                 _ => None,
             };
             Some((m, tuned))
@@ -504,7 +533,13 @@ impl Nlu {
             None if names.is_empty() => (None, dense),
             None => {
                 let dense = if finetune {
-                    let tuned = dense.finetune(&mut examples, names.len(), config, tuned_file)?;
+                    let tuned = dense.finetune(
+                        &mut examples,
+                        names.len(),
+                        config,
+                        tuned_file,
+                        cache_dir,
+                    )?;
                     dense.with_tuned(Some(tuned))
                 } else {
                     dense.embed_training(&mut examples, cache_dir)?;

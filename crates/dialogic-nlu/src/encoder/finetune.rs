@@ -50,6 +50,41 @@ pub struct FinetuneConfig {
     /// fine-tuned without its fold (so the intent head trains on embeddings of unseen inputs,
     /// as it will meet them), the returned layers from all examples.
     pub crossfit: usize,
+    /// Share of the frozen encoder's embedding in the training examples' vectors the intent
+    /// head learns from: `unit(s frozen + (1 - s) tuned)` (0 = the tuned embedding alone; 1 =
+    /// the head never sees the fitted embeddings of its own examples). Not part of the tuned
+    /// layers' identity (the layers do not depend on it).
+    pub train_frozen: f32,
+    /// The same share in the embedding of an input being classified.
+    pub classify_frozen: f32,
+    /// Join the frozen and tuned embeddings side by side, `unit([s frozen, (1 - s) tuned])`
+    /// (twice as wide), instead of adding them, with the shares above.
+    pub concat: bool,
+    /// Loss: 0 = softmax cross-entropy of the cosine head; `n` > 0 = a SetFit-style pair loss
+    /// instead: each example is paired with `n` examples of its own class (cosine target 1)
+    /// and `n` of other classes (target 0), squared error of the cosines, the partners'
+    /// embeddings taken from a snapshot refreshed every epoch.
+    pub pairs: usize,
+}
+
+impl FinetuneConfig {
+    /// `unit(s frozen + (1 - s) tuned)`, or with `concat` `unit([s frozen, (1 - s) tuned])`;
+    /// `tuned` itself when `s` is 0 and the vectors are not joined.
+    pub fn mixed(s: f32, concat: bool, frozen: &[f32], tuned: &[f32]) -> Vec<f32> {
+        if concat {
+            let v = frozen.iter().map(|f| s * f);
+            return l2_normalised(v.chain(tuned.iter().map(|t| (1.0 - s) * t)).collect());
+        }
+        if s == 0.0 {
+            return tuned.to_vec();
+        }
+        let v: Vec<f32> = frozen
+            .iter()
+            .zip(tuned)
+            .map(|(f, t)| s * f + (1.0 - s) * t)
+            .collect();
+        l2_normalised(v)
+    }
 }
 
 impl Default for FinetuneConfig {
@@ -65,6 +100,10 @@ impl Default for FinetuneConfig {
             seed: 11,
             mix: 1.0,
             crossfit: 0,
+            train_frozen: 0.0,
+            classify_frozen: 0.0,
+            concat: false,
+            pairs: 0,
         }
     }
 }
@@ -510,6 +549,12 @@ struct Trainer<'a> {
     back: Vec<Back>,
     /// Class vectors, `n_classes x h`.
     head: Vec<f32>,
+    /// Pair loss: partners per example and side (0 = cosine-head cross-entropy).
+    pairs: usize,
+    /// Pair loss: every example's embedding at the start of the epoch, `n x h`.
+    snapshot: Vec<f32>,
+    /// Pair loss: the examples of each class.
+    members: Vec<Vec<usize>>,
 }
 
 impl<'a> Trainer<'a> {
@@ -543,10 +588,72 @@ impl<'a> Trainer<'a> {
             packed: Vec::new(),
             back: Vec::new(),
             head: Vec::new(),
+            pairs: 0,
+            snapshot: Vec::new(),
+            members: Vec::new(),
         };
         t.repack();
         t.head = t.centroids();
         t
+    }
+
+    /// Use the pair loss with `n` partners per example and side (0 = cross-entropy).
+    fn with_pairs(mut self, n: usize) -> Trainer<'a> {
+        self.pairs = n;
+        self.members = vec![Vec::new(); self.n_classes];
+        for (i, &c) in self.classes.iter().enumerate() {
+            self.members[c].push(i);
+        }
+        self
+    }
+
+    /// Pair loss: take every example's current embedding as the partners' snapshot.
+    fn refresh_snapshot(&mut self) {
+        if self.pairs == 0 {
+            return;
+        }
+        let all: Vec<usize> = (0..self.lens.len()).collect();
+        self.snapshot = all
+            .chunks(64)
+            .flat_map(|c| self.embeddings(c))
+            .flatten()
+            .collect();
+    }
+
+    /// Pair loss of unit embedding `u` of example `i` and its gradient added to `du`, scaled
+    /// by `1 / total`; partners drawn with `rng`.
+    fn pair_loss(&self, i: usize, u: &[f32], du: &mut [f32], total: usize, rng: &mut Rng) -> f32 {
+        let (h, n) = (self.h, self.lens.len());
+        let own = &self.members[self.classes[i]];
+        let mut partners: Vec<(usize, f32)> = Vec::with_capacity(2 * self.pairs);
+        if own.len() > 1 {
+            while partners.len() < self.pairs {
+                let j = own[rng.below(own.len())];
+                if j != i {
+                    partners.push((j, 1.0));
+                }
+            }
+        }
+        if own.len() < n {
+            for _ in 0..self.pairs {
+                let j = loop {
+                    let j = rng.below(n);
+                    if self.classes[j] != self.classes[i] {
+                        break j;
+                    }
+                };
+                partners.push((j, 0.0));
+            }
+        }
+        let scale = 1.0 / (total * partners.len().max(1)) as f32;
+        let mut loss = 0.0;
+        for (j, target) in partners {
+            let v = &self.snapshot[j * h..][..h];
+            let err = dot(u, v) - target;
+            loss += err * err * scale;
+            axpy(2.0 * err * scale, v, du);
+        }
+        loss
     }
 
     /// Pack the current parameters for the forward and backward passes.
@@ -596,8 +703,8 @@ impl<'a> Trainer<'a> {
     }
 
     /// Loss and gradients of examples `idx`, the loss averaged over `total` examples.
-    fn grads(&self, idx: &[usize], total: usize) -> Grads {
-        let (h, s) = (self.h, self.scale);
+    fn grads(&self, idx: &[usize], total: usize, seed: u64) -> Grads {
+        let h = self.h;
         let (x, lens) = self.gather(idx);
         let mut caches = Vec::with_capacity(self.packed.len());
         let mut y = x;
@@ -610,21 +717,13 @@ impl<'a> Trainer<'a> {
         let mut head = vec![0f32; self.head.len()];
         let mut dy = vec![0f32; y.len()];
         let mut row = 0;
+        let mut rng = Rng::new(seed);
         for ((&i, (u, norm)), &t) in idx.iter().zip(pooled(&y, &lens, h)).zip(&lens) {
-            let mut p: Vec<f32> = self.head.chunks_exact(h).map(|w| s * dot(&u, w)).collect();
-            softmax(&mut p);
-            let y_true = self.classes[i];
-            loss -= p[y_true].max(1e-30).ln() / total as f32;
-            p[y_true] -= 1.0;
             let mut du = vec![0f32; h];
-            for ((dl, w), gw) in p
-                .iter()
-                .zip(self.head.chunks_exact(h))
-                .zip(head.chunks_exact_mut(h))
-            {
-                let dl = dl * s / total as f32;
-                axpy(dl, &u, gw);
-                axpy(dl, w, &mut du);
+            if self.pairs > 0 {
+                loss += self.pair_loss(i, &u, &mut du, total, &mut rng);
+            } else {
+                loss += self.cross_entropy(i, &u, &mut du, &mut head, total);
             }
             // Through the normalisation (u = v / |v|) and the mean over the t tokens.
             let ud = dot(&u, &du);
@@ -648,17 +747,48 @@ impl<'a> Trainer<'a> {
         Grads { loss, layers, head }
     }
 
+    /// Cross-entropy of the cosine head for unit embedding `u` of example `i`: the loss over
+    /// `total`, its gradient added to `du` and to the class vectors' `head`.
+    fn cross_entropy(
+        &self,
+        i: usize,
+        u: &[f32],
+        du: &mut [f32],
+        head: &mut [f32],
+        total: usize,
+    ) -> f32 {
+        let (h, s) = (self.h, self.scale);
+        {
+            let mut p: Vec<f32> = self.head.chunks_exact(h).map(|w| s * dot(u, w)).collect();
+            softmax(&mut p);
+            let y_true = self.classes[i];
+            let loss = -p[y_true].max(1e-30).ln() / total as f32;
+            p[y_true] -= 1.0;
+            for ((dl, w), gw) in p
+                .iter()
+                .zip(self.head.chunks_exact(h))
+                .zip(head.chunks_exact_mut(h))
+            {
+                let dl = dl * s / total as f32;
+                axpy(dl, u, gw);
+                axpy(dl, w, du);
+            }
+            loss
+        }
+    }
+
     /// Gradients of a mini-batch, its parts computed on `threads` threads.
-    fn batch_grads(&self, idx: &[usize], threads: usize) -> Grads {
+    fn batch_grads(&self, idx: &[usize], threads: usize, seed: u64) -> Grads {
         let part = idx.len().div_ceil(threads.max(1)).max(1);
         let total = idx.len();
         let mut parts: Vec<Grads> = std::thread::scope(|s| {
             let handles: Vec<_> = idx
                 .chunks(part)
+                .enumerate()
                 .skip(1)
-                .map(|c| s.spawn(move || self.grads(c, total)))
+                .map(|(k, c)| s.spawn(move || self.grads(c, total, seed ^ ((k as u64) << 32))))
                 .collect();
-            let mut out = vec![self.grads(&idx[..part.min(total)], total)];
+            let mut out = vec![self.grads(&idx[..part.min(total)], total, seed)];
             out.extend(handles.into_iter().filter_map(|h| h.join().ok()));
             out
         });
@@ -735,6 +865,11 @@ impl Optimiser {
 pub struct Tuned {
     layers: Vec<Layer>,
     memory: MemoryCache,
+    /// Share of the frozen encoder's embedding in a classified input's embedding
+    /// ([`FinetuneConfig::classify_frozen`]).
+    frozen_share: f32,
+    /// Frozen and tuned embeddings joined side by side ([`FinetuneConfig::concat`]).
+    concat: bool,
 }
 
 impl std::fmt::Debug for Tuned {
@@ -753,7 +888,25 @@ impl Tuned {
         Tuned {
             layers,
             memory: MemoryCache::new(TUNED_CACHE),
+            frozen_share: 0.0,
+            concat: false,
         }
+    }
+
+    /// These layers, with inputs embedded as `unit(s frozen + (1 - s) tuned)`.
+    /// (joined side by side with `concat`).
+    pub fn with_frozen_share(self, s: f32, concat: bool) -> Tuned {
+        Tuned {
+            frozen_share: s,
+            concat,
+            ..self
+        }
+    }
+
+    /// Share of the frozen encoder's embedding in a classified input's embedding, and whether
+    /// the two are joined side by side.
+    pub fn frozen_share(&self) -> (f32, bool) {
+        (self.frozen_share, self.concat)
     }
 
     /// The layers that replace the network's top ones.
@@ -862,7 +1015,8 @@ pub fn finetune(
         classes,
         n_classes,
         cfg.scale,
-    );
+    )
+    .with_pairs(cfg.pairs);
     let folds = if cfg.crossfit >= 2 {
         crossfit(&mut tr, &base, cfg)
     } else {
@@ -917,7 +1071,8 @@ fn crossfit(
             &classes,
             full.n_classes,
             full.scale,
-        );
+        )
+        .with_pairs(cfg.pairs);
         train(&mut part, cfg);
         blend(&mut part, base, cfg.mix);
         full.packed = part.packed;
@@ -938,11 +1093,14 @@ fn train(tr: &mut Trainer<'_>, cfg: &FinetuneConfig) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut opt = Optimiser::new(tr, cfg.epochs * n.div_ceil(batch), cfg.lr, cfg.head_lr);
     let mut rng = Rng::new(cfg.seed);
+    // The pair loss draws its partners from its own stream, so the shuffles stay as they were.
+    let mut pair_rng = Rng::new(cfg.seed ^ 0x9a1e);
     let mut order: Vec<usize> = (0..n).collect();
     for _ in 0..cfg.epochs {
         rng.shuffle(&mut order);
+        tr.refresh_snapshot();
         for idx in order.chunks(batch) {
-            let g = tr.batch_grads(idx, threads);
+            let g = tr.batch_grads(idx, threads, pair_rng.next_u64());
             opt.step(tr, &g);
         }
     }
@@ -999,7 +1157,7 @@ mod tests {
             let mut tr = Trainer::new(shape, params, &states, &LENS, &CLASSES, 2, 4.0);
             tr.head = values(16, 9, 1.0);
             let all = [0, 1, 2];
-            let g = tr.grads(&all, 3);
+            let g = tr.grads(&all, 3, 5);
             let eps = 1e-2;
             let (mut checked, mut largest) = (0, 0f32);
             for layer in 0..2 {
@@ -1009,10 +1167,10 @@ mod tests {
                         let orig = tr.params[layer].t[tensor][e];
                         tr.params[layer].t[tensor][e] = orig + eps;
                         tr.repack();
-                        let up = tr.grads(&all, 3).loss;
+                        let up = tr.grads(&all, 3, 5).loss;
                         tr.params[layer].t[tensor][e] = orig - eps;
                         tr.repack();
-                        let down = tr.grads(&all, 3).loss;
+                        let down = tr.grads(&all, 3, 5).loss;
                         tr.params[layer].t[tensor][e] = orig;
                         tr.repack();
                         let num = (up - down) / (2.0 * eps);
@@ -1029,9 +1187,9 @@ mod tests {
             for e in [0, 5, 11] {
                 let orig = tr.head[e];
                 tr.head[e] = orig + eps;
-                let up = tr.grads(&all, 3).loss;
+                let up = tr.grads(&all, 3, 5).loss;
                 tr.head[e] = orig - eps;
-                let down = tr.grads(&all, 3).loss;
+                let down = tr.grads(&all, 3, 5).loss;
                 tr.head[e] = orig;
                 let num = (up - down) / (2.0 * eps);
                 assert!((num - g.head[e]).abs() <= 2e-3 + 5e-2 * g.head[e].abs());
@@ -1042,18 +1200,55 @@ mod tests {
     }
 
     #[test]
+    fn pair_loss_gradients_match_finite_differences() {
+        let states = values(9 * 8, 13, 1.0);
+        let (shape, params) = setup(Arch::new());
+        let mut tr = Trainer::new(shape, params, &states, &LENS, &CLASSES, 2, 4.0).with_pairs(2);
+        tr.refresh_snapshot();
+        let all = [0, 1, 2];
+        let g = tr.grads(&all, 3, 5);
+        assert!(g.loss > 0.0 && g.head.iter().all(|&v| v == 0.0));
+        let eps = 1e-2;
+        let mut largest = 0f32;
+        for layer in 0..2 {
+            for tensor in 0..12 {
+                let len = tr.params[layer].t[tensor].len();
+                for e in [0, len / 2, len - 1] {
+                    let orig = tr.params[layer].t[tensor][e];
+                    tr.params[layer].t[tensor][e] = orig + eps;
+                    tr.repack();
+                    let up = tr.grads(&all, 3, 5).loss;
+                    tr.params[layer].t[tensor][e] = orig - eps;
+                    tr.repack();
+                    let down = tr.grads(&all, 3, 5).loss;
+                    tr.params[layer].t[tensor][e] = orig;
+                    tr.repack();
+                    let num = (up - down) / (2.0 * eps);
+                    let ana = g.layers[layer].t[tensor][e];
+                    assert!(
+                        (num - ana).abs() <= 2e-3 + 5e-2 * ana.abs(),
+                        "layer {layer} tensor {tensor} [{e}]: numeric {num} vs analytic {ana}"
+                    );
+                    largest = largest.max(ana.abs());
+                }
+            }
+        }
+        assert!(largest > 1e-3, "gradients too small to check: {largest}");
+    }
+
+    #[test]
     fn fine_tuning_steps_lower_the_loss() {
         let states = values(9 * 8, 3, 1.0);
         let (shape, params) = setup(Arch::new());
         let mut tr = Trainer::new(shape, params, &states, &LENS, &CLASSES, 2, 4.0);
         let all = [0, 1, 2];
-        let before = tr.grads(&all, 3).loss;
+        let before = tr.grads(&all, 3, 5).loss;
         let mut opt = Optimiser::new(&tr, 100, 1e-2, 1e-2);
         for _ in 0..5 {
-            let g = tr.batch_grads(&all, 2);
+            let g = tr.batch_grads(&all, 2, 5);
             opt.step(&mut tr, &g);
         }
-        let after = tr.grads(&all, 3).loss;
+        let after = tr.grads(&all, 3, 5).loss;
         assert!(after < before, "loss {before} -> {after}");
     }
 

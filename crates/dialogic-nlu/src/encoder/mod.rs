@@ -249,7 +249,15 @@ impl Encoder {
         }
         let ids = self.tokenizer.encode(text);
         let v: Arc<[f32]> = match self.bert.embed_tail(&[ids], tuned.layers()) {
-            Ok(mut rows) if !rows.is_empty() => Arc::from(rows.swap_remove(0)),
+            Ok(mut rows) if !rows.is_empty() => {
+                let t = rows.swap_remove(0);
+                let (s, concat) = tuned.frozen_share();
+                if s > 0.0 || concat {
+                    Arc::from(FinetuneConfig::mixed(s, concat, &self.embed(text), &t))
+                } else {
+                    Arc::from(t)
+                }
+            }
             _ => Arc::from(vec![0f32; self.dim()]),
         };
         tuned.memory().put(text, Arc::clone(&v));

@@ -1149,6 +1149,43 @@ mod tests {
     const LENS: [usize; 3] = [3, 2, 4];
     const CLASSES: [usize; 3] = [0, 1, 0];
 
+    /// Checks `g`'s gradients of both layers' twelve tensors, at the three entries `picks`
+    /// chooses from a tensor's length, against central differences of the loss; returns how
+    /// many entries were checked and the largest analytic gradient among them.
+    fn check_layer_gradients(
+        tr: &mut Trainer<'_>,
+        g: &Grads,
+        picks: fn(usize) -> [usize; 3],
+    ) -> (usize, f32) {
+        let all = [0, 1, 2];
+        let eps = 1e-2;
+        let (mut checked, mut largest) = (0, 0f32);
+        for layer in 0..2 {
+            for tensor in 0..12 {
+                for e in picks(tr.params[layer].t[tensor].len()) {
+                    let orig = tr.params[layer].t[tensor][e];
+                    tr.params[layer].t[tensor][e] = orig + eps;
+                    tr.repack();
+                    let up = tr.grads(&all, 3, 5).loss;
+                    tr.params[layer].t[tensor][e] = orig - eps;
+                    tr.repack();
+                    let down = tr.grads(&all, 3, 5).loss;
+                    tr.params[layer].t[tensor][e] = orig;
+                    tr.repack();
+                    let num = (up - down) / (2.0 * eps);
+                    let ana = g.layers[layer].t[tensor][e];
+                    assert!(
+                        (num - ana).abs() <= 2e-3 + 5e-2 * ana.abs(),
+                        "layer {layer} tensor {tensor} [{e}]: numeric {num} vs analytic {ana}"
+                    );
+                    checked += 1;
+                    largest = largest.max(ana.abs());
+                }
+            }
+        }
+        (checked, largest)
+    }
+
     #[test]
     fn backward_pass_matches_finite_differences() {
         for arch in [Arch::new(), Arch::Scalar] {
@@ -1159,31 +1196,8 @@ mod tests {
             let all = [0, 1, 2];
             let g = tr.grads(&all, 3, 5);
             let eps = 1e-2;
-            let (mut checked, mut largest) = (0, 0f32);
-            for layer in 0..2 {
-                for tensor in 0..12 {
-                    let len = tr.params[layer].t[tensor].len();
-                    for e in [0, len / 3, len - 1] {
-                        let orig = tr.params[layer].t[tensor][e];
-                        tr.params[layer].t[tensor][e] = orig + eps;
-                        tr.repack();
-                        let up = tr.grads(&all, 3, 5).loss;
-                        tr.params[layer].t[tensor][e] = orig - eps;
-                        tr.repack();
-                        let down = tr.grads(&all, 3, 5).loss;
-                        tr.params[layer].t[tensor][e] = orig;
-                        tr.repack();
-                        let num = (up - down) / (2.0 * eps);
-                        let ana = g.layers[layer].t[tensor][e];
-                        assert!(
-                            (num - ana).abs() <= 2e-3 + 5e-2 * ana.abs(),
-                            "layer {layer} tensor {tensor} [{e}]: numeric {num} vs analytic {ana}"
-                        );
-                        checked += 1;
-                        largest = largest.max(ana.abs());
-                    }
-                }
-            }
+            let (checked, largest) =
+                check_layer_gradients(&mut tr, &g, |len| [0, len / 3, len - 1]);
             for e in [0, 5, 11] {
                 let orig = tr.head[e];
                 tr.head[e] = orig + eps;
@@ -1208,31 +1222,7 @@ mod tests {
         let all = [0, 1, 2];
         let g = tr.grads(&all, 3, 5);
         assert!(g.loss > 0.0 && g.head.iter().all(|&v| v == 0.0));
-        let eps = 1e-2;
-        let mut largest = 0f32;
-        for layer in 0..2 {
-            for tensor in 0..12 {
-                let len = tr.params[layer].t[tensor].len();
-                for e in [0, len / 2, len - 1] {
-                    let orig = tr.params[layer].t[tensor][e];
-                    tr.params[layer].t[tensor][e] = orig + eps;
-                    tr.repack();
-                    let up = tr.grads(&all, 3, 5).loss;
-                    tr.params[layer].t[tensor][e] = orig - eps;
-                    tr.repack();
-                    let down = tr.grads(&all, 3, 5).loss;
-                    tr.params[layer].t[tensor][e] = orig;
-                    tr.repack();
-                    let num = (up - down) / (2.0 * eps);
-                    let ana = g.layers[layer].t[tensor][e];
-                    assert!(
-                        (num - ana).abs() <= 2e-3 + 5e-2 * ana.abs(),
-                        "layer {layer} tensor {tensor} [{e}]: numeric {num} vs analytic {ana}"
-                    );
-                    largest = largest.max(ana.abs());
-                }
-            }
-        }
+        let (_, largest) = check_layer_gradients(&mut tr, &g, |len| [0, len / 2, len - 1]);
         assert!(largest > 1e-3, "gradients too small to check: {largest}");
     }
 

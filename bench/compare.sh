@@ -8,6 +8,7 @@
 # Needs wrk (apt-get install wrk). Builds both in release mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 REFPIPE_DIR=${REFPIPE_DIR:-../shared/bench/refpipe}
@@ -24,37 +25,13 @@ fi
 R="$PWD/target/refpipe/release/refpipe"
 D="$PWD/target/release/dialogic"
 
-wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 did not open" >&2; exit 1; }
 
 "$R" hook 127.0.0.1:19101 & pids+=($!)
 "$R" proxy 127.0.0.1:19100 & pids+=($!)
 "$R" proxy 127.0.0.1:19102 http://127.0.0.1:19101/pre http://127.0.0.1:19101/post & pids+=($!)
 
-cat > "$work/plain.toml" <<TOML
-[storage]
-url = "sqlite://$work/plain.db"
-[[assistants]]
-id = "demo"
-name = "Demo"
-skill = "builtin:demo"
-TOML
-cat > "$work/hooks.toml" <<TOML
-[storage]
-url = "sqlite://$work/hooks.db"
-[webhooks]
-allow_http = true
-allow_private_addresses = true
-[[assistants]]
-id = "demo"
-name = "Demo"
-skill = "builtin:demo"
-[assistants.webhooks.pre_message]
-url = "http://127.0.0.1:19101/pre"
-secret = "bench secret"
-[assistants.webhooks.post_message]
-url = "http://127.0.0.1:19101/post"
-secret = "bench secret"
-TOML
+demo_config "$work/plain.toml" "$work/plain.db"
+demo_config "$work/hooks.toml" "$work/hooks.db" http://127.0.0.1:19101
 cat > "$work/log.toml" <<TOML
 [storage]
 url = "sqlite://$work/log.db"
@@ -74,11 +51,7 @@ RUST_LOG=warn "$D" serve --config "$work/log.toml" --listen 127.0.0.1:19112 >/de
 RUST_LOG=warn "$D" serve --config "$work/hooks.toml" --listen 127.0.0.1:19111 >/dev/null 2>&1 & pids+=($!)
 for p in 19100 19101 19102 19110 19111 19112; do wait_port $p; done
 
-cat > "$work/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"input":{"text":"I want a large pizza"}}'
-LUA
+post_lua "$work/post.lua"
 
 run() { # name url -> "req/s p50 p99"
   local out

@@ -15,6 +15,7 @@
 #   dialogic                  the real server, demo skill (stateless message)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 DURATION=${DURATION:-6s}
 CONNECTIONS=${CONNECTIONS:-32}
 ROUNDS=${ROUNDS:-3}
@@ -32,37 +33,13 @@ fi
 R="$PWD/target/refpipe/release/refpipe"
 F="$PWD/target/floor/release/floor"
 D="$PWD/target/release/dialogic"
-wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 did not open" >&2; exit 1; }
 HOOKS="http://127.0.0.1:19201/pre http://127.0.0.1:19201/post"
 
 "$R" hook 127.0.0.1:19201 & pids+=($!)
 "$R" proxy 127.0.0.1:19200 & pids+=($!)
 "$R" proxy 127.0.0.1:19202 $HOOKS & pids+=($!)
-cat > "$work/d0.toml" <<TOML
-[storage]
-url = "sqlite://$work/d0.db"
-[[assistants]]
-id = "demo"
-name = "Demo"
-skill = "builtin:demo"
-TOML
-cat > "$work/d2.toml" <<TOML
-[storage]
-url = "sqlite://$work/d2.db"
-[webhooks]
-allow_http = true
-allow_private_addresses = true
-[[assistants]]
-id = "demo"
-name = "Demo"
-skill = "builtin:demo"
-[assistants.webhooks.pre_message]
-url = "http://127.0.0.1:19201/pre"
-secret = "bench secret"
-[assistants.webhooks.post_message]
-url = "http://127.0.0.1:19201/post"
-secret = "bench secret"
-TOML
+demo_config "$work/d0.toml" "$work/d0.db"
+demo_config "$work/d2.toml" "$work/d2.db" http://127.0.0.1:19201
 RUST_LOG=warn "$D" serve --config "$work/d0.toml" --listen 127.0.0.1:19210 >/dev/null 2>&1 & pids+=($!)
 RUST_LOG=warn "$D" serve --config "$work/d2.toml" --listen 127.0.0.1:19212 >/dev/null 2>&1 & pids+=($!)
 # port = 19220 + 10 * variant + hooks
@@ -78,11 +55,7 @@ done
 for p in 19200 19201 19202 19210 19212; do wait_port $p; done
 for i in "${!variants[@]}"; do wait_port $((19220 + 10 * i)); wait_port $((19222 + 10 * i)); done
 
-cat > "$work/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"input":{"text":"I want a large pizza"}}'
-LUA
+post_lua "$work/post.lua"
 rate() { wrk -t2 -c"$CONNECTIONS" -d"$DURATION" -s "$work/post.lua" "$1" | awk '/Requests\/sec/ {printf "%.0f", $2}'; }
 msg=/v2/assistants/demo/message?version=2024-08-25
 echo "wrk -t2 -c$CONNECTIONS -d$DURATION, $(nproc) cores, $(date -u +%FT%TZ); msg/s and share of refpipe in the same round"

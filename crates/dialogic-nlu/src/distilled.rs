@@ -643,22 +643,11 @@ fn token_positions(
     let layers = bert.net().layers.len();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     for block in seqs.chunks(DISTIL_BATCH * threads) {
-        let part = block.len().div_ceil(threads).max(1);
-        let parts: Vec<Result<Vec<f32>, String>> = std::thread::scope(|s| {
-            let handles: Vec<_> = block
-                .chunks(part)
-                .map(|c| s.spawn(move || bert.hidden_states(c, layers)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err("a thread failed".into())))
-                .collect()
-        });
-        for states in parts {
-            let states = states.map_err(|e| NluError::ModelUnavailable(e.to_string()))?;
-            for seq in states.chunks_exact(3 * dim) {
-                table.extend(l2_normalised(seq[dim..2 * dim].to_vec()));
-            }
+        let states = bert
+            .hidden_states_parallel(block, layers)
+            .map_err(NluError::ModelUnavailable)?;
+        for seq in states.chunks_exact(3 * dim) {
+            table.extend(l2_normalised(seq[dim..2 * dim].to_vec()));
         }
     }
     Ok(())

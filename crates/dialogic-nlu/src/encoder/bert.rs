@@ -321,6 +321,24 @@ impl Bert {
         Ok(kernel::hidden_states(self.arch, &self.net, upto, &ids))
     }
 
+    /// [`Bert::hidden_states`] with the sequences split evenly over the cores (one scoped
+    /// thread each); the rows come back in the order of `seqs`.
+    pub fn hidden_states_parallel(&self, seqs: &[Vec<u32>], upto: usize) -> Result<Vec<f32>> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let part = seqs.len().div_ceil(threads).max(1);
+        let parts: Vec<Result<Vec<f32>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = seqs
+                .chunks(part)
+                .map(|c| s.spawn(move || self.hidden_states(c, upto)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err("a thread failed".into())))
+                .collect()
+        });
+        Ok(parts.into_iter().collect::<Result<Vec<_>>>()?.concat())
+    }
+
     /// The packed network (read by fine-tuning).
     pub fn net(&self) -> &Net {
         &self.net

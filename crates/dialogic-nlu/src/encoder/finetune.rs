@@ -966,23 +966,6 @@ impl Tuned {
     }
 }
 
-/// Token states of `seqs` after the frozen layers, spread over the cores.
-fn frozen_states(bert: &Bert, seqs: &[Vec<u32>], upto: usize) -> Result<Vec<f32>, String> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let part = seqs.len().div_ceil(threads).max(1);
-    let parts: Vec<Result<Vec<f32>, String>> = std::thread::scope(|s| {
-        let handles: Vec<_> = seqs
-            .chunks(part)
-            .map(|c| s.spawn(move || bert.hidden_states(c, upto)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("a thread failed".into())))
-            .collect()
-    });
-    Ok(parts.into_iter().collect::<Result<Vec<_>, _>>()?.concat())
-}
-
 /// Fine-tune the top `cfg.layers` layers of `bert` on token sequences `seqs` (framed) with
 /// classes `classes` (`< n_classes`); returns the tuned layers and every sequence's unit
 /// embedding under them.
@@ -999,7 +982,7 @@ pub fn finetune(
         return Err("nothing to fine-tune".into());
     }
     let upto = net.layers.len() - k;
-    let states = frozen_states(bert, seqs, upto)?;
+    let states = bert.hidden_states_parallel(seqs, upto)?;
     let lens: Vec<usize> = seqs.iter().map(Vec::len).collect();
     let shape = Shape {
         arch: bert.arch(),

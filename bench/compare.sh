@@ -11,20 +11,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
-REFPIPE_DIR=${REFPIPE_DIR:-../shared/bench/refpipe}
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
-if [ -z "${SKIP_BUILD:-}" ]; then
-  cargo build --release -q -p dialogic-server
-  CARGO_TARGET_DIR="$PWD/target/refpipe" cargo build --release -q --manifest-path "$REFPIPE_DIR/Cargo.toml"
-fi
-R="$PWD/target/refpipe/release/refpipe"
-D="$PWD/target/release/dialogic"
-
+bench_setup
 
 "$R" hook 127.0.0.1:19101 & pids+=($!)
 "$R" proxy 127.0.0.1:19100 & pids+=($!)

@@ -19,20 +19,10 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-6s}
 CONNECTIONS=${CONNECTIONS:-32}
 ROUNDS=${ROUNDS:-3}
-REFPIPE_DIR=${REFPIPE_DIR:-../shared/bench/refpipe}
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
-if [ -z "${SKIP_BUILD:-}" ]; then
-  cargo build --release -q -p dialogic-server
-  CARGO_TARGET_DIR="$PWD/target/refpipe" cargo build --release -q --manifest-path "$REFPIPE_DIR/Cargo.toml"
+bench_setup
+[ -n "${SKIP_BUILD:-}" ] ||
   CARGO_TARGET_DIR="$PWD/target/floor" cargo build --release -q --manifest-path bench/floor/Cargo.toml
-fi
-R="$PWD/target/refpipe/release/refpipe"
 F="$PWD/target/floor/release/floor"
-D="$PWD/target/release/dialogic"
 HOOKS="http://127.0.0.1:19201/pre http://127.0.0.1:19201/post"
 
 "$R" hook 127.0.0.1:19201 & pids+=($!)

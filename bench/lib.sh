@@ -1,4 +1,21 @@
-# Shared by bench/compare.sh and bench/floor.sh (sourced, not run).
+# Shared by bench/compare.sh and bench/floor.sh (sourced, not run, from the repository root).
+
+# bench_setup: a scratch directory ($work, removed at exit) and the list of servers to stop at
+# exit ($pids); checks for wrk; builds Dialogic and refpipe unless SKIP_BUILD is set; sets $R
+# (refpipe) and $D (dialogic).
+bench_setup() {
+  REFPIPE_DIR=${REFPIPE_DIR:-../shared/bench/refpipe}
+  work=$(mktemp -d)
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+  command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
+  if [ -z "${SKIP_BUILD:-}" ]; then
+    cargo build --release -q -p dialogic-server
+    CARGO_TARGET_DIR="$PWD/target/refpipe" cargo build --release -q --manifest-path "$REFPIPE_DIR/Cargo.toml"
+  fi
+  R="$PWD/target/refpipe/release/refpipe"
+  D="$PWD/target/release/dialogic"
+}
 
 # Wait until something listens on 127.0.0.1:PORT (10 s at most).
 wait_port() {

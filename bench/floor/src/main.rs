@@ -232,15 +232,17 @@ fn signature(id: &str, ts: u64, body: &[u8]) -> String {
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
 }
 
+/// POSTs `message` to `url` in Watson's webhook envelope, signed; the top-level keys of the
+/// answer's `payload` replace `message`'s. Returns the call's record.
 async fn call(
     client: &Cl,
     url: &hyper::Uri,
     kind: &'static str,
     event: &str,
-    payload: Value,
-) -> (Value, Call) {
+    message: &mut Value,
+) -> Call {
     let body =
-        serde_json::to_vec(&json!({"event": {"name": event}, "options": {}, "payload": payload}))
+        serde_json::to_vec(&json!({"event": {"name": event}, "options": {}, "payload": message}))
             .unwrap();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -262,11 +264,12 @@ async fn call(
     let answer = resp.into_body().collect().await.unwrap().to_bytes();
     let latency_ms = started.elapsed().as_millis() as i64;
     let mut parsed: Value = serde_json::from_slice(&answer).unwrap();
-    let payload = parsed
-        .get_mut("payload")
-        .map(Value::take)
-        .unwrap_or(Value::Null);
-    let record = Call {
+    if let Some(Value::Object(keys)) = parsed.get_mut("payload").map(Value::take) {
+        for (k, v) in keys {
+            message[k] = v;
+        }
+    }
+    Call {
         id,
         url: url.to_string(),
         kind,
@@ -274,8 +277,7 @@ async fn call(
         latency_ms,
         request: String::from_utf8(body).unwrap(),
         response: String::from_utf8(answer.to_vec()).unwrap(),
-    };
-    (payload, record)
+    }
 }
 
 /// The demo skill's answer to "I want a large pizza", for this turn's ids.
@@ -308,37 +310,29 @@ async fn turn(
     request["user_id"] = json!(session_id);
     let mut calls = Vec::new();
     if let Some(pre) = urls.first() {
-        let (payload, c) = call(
-            &client,
-            pre,
-            "pre_message",
-            "message_received",
-            request.clone(),
-        )
-        .await;
-        if let Value::Object(m) = payload {
-            for (k, v) in m {
-                request[k] = v;
-            }
-        }
-        calls.push(c);
+        calls.push(
+            call(
+                &client,
+                pre,
+                "pre_message",
+                "message_received",
+                &mut request,
+            )
+            .await,
+        );
     }
     let mut response = reply(&session_id, start);
     if let Some(post) = urls.get(1) {
-        let (payload, c) = call(
-            &client,
-            post,
-            "post_message",
-            "message_processed",
-            response.clone(),
-        )
-        .await;
-        if let Value::Object(m) = payload {
-            for (k, v) in m {
-                response[k] = v;
-            }
-        }
-        calls.push(c);
+        calls.push(
+            call(
+                &client,
+                post,
+                "post_message",
+                "message_processed",
+                &mut response,
+            )
+            .await,
+        );
     }
     let response_text = serde_json::to_string(&response).unwrap();
     let log_id = uuid::Uuid::now_v7().to_string();

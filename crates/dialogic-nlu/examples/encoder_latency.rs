@@ -2,7 +2,7 @@
 //! classification latency of new sentences, and memory.
 //!
 //! `cargo run --release -p dialogic-nlu --example encoder_latency -- [--model-dir DIR]
-//!  [--set clinc150] [--model encoder|vectors] [--n 2000] [--fresh-cache]`
+//!  [--set clinc150] [--model encoder|vectors] [--precision int8|f32] [--n 2000] [--fresh-cache]`
 //!
 //! `--fresh-cache` uses an empty temporary cache directory, so the first training is a true
 //! first start; the second training (a "restart") then reads what the first one wrote.
@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use dialogic_nlu::encoder::Precision;
 use dialogic_nlu::{encoder, ModelChoice, Nlu, NluOptions};
 
 fn pct(v: &[f64], p: f64) -> f64 {
@@ -27,6 +28,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let set = arg("--set").unwrap_or_else(|| "clinc150".into());
     let n: usize = arg("--n").map_or(Ok(2000), |v| v.parse())?;
     let model = arg("--model").unwrap_or_else(|| "encoder".into());
+    let precision = match arg("--precision").as_deref() {
+        None | Some("int8") => Precision::Int8,
+        Some("f32") => Precision::F32,
+        Some(p) => return Err(format!("--precision: int8 or f32, not {p}").into()),
+    };
     let dir = arg("--model-dir")
         .map(PathBuf::from)
         .or_else(encoder::find_model_dir)
@@ -47,6 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "encoder" => NluOptions {
             model: ModelChoice::Encoder {
                 model_dir: dir.clone(),
+                precision,
             },
             cache_dir: Some(cache_dir.clone()),
             ..NluOptions::default()

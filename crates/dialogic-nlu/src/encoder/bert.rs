@@ -190,8 +190,9 @@ impl Weights<'_> {
 }
 
 impl Bert {
-    /// Load `model.safetensors` with `config` from a directory.
-    pub fn load(dir: &Path, config: BertConfig) -> Result<Bert> {
+    /// Load `model.safetensors` with `config` from a directory; with `int8`, the layers'
+    /// matrices are quantized for the integer kernel ([`super::quant`]).
+    pub fn load(dir: &Path, config: BertConfig, int8: bool) -> Result<Bert> {
         let path = dir.join("model.safetensors");
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let file =
@@ -215,6 +216,11 @@ impl Bert {
         let layers = (0..config.num_hidden_layers)
             .map(|i| w.layer(i, h, heads, eps, nr))
             .collect::<Result<Vec<Layer>>>()?;
+        let layers = if int8 {
+            layers.into_iter().map(Layer::quantized).collect()
+        } else {
+            layers
+        };
         let word = w.get("embeddings.word_embeddings.weight")?;
         if word.shape.len() != 2 || word.shape[1] != h {
             return Err(format!(
@@ -287,11 +293,11 @@ impl Bert {
 
     /// Bytes held by the weights.
     pub fn memory_bytes(&self) -> usize {
-        let mut n = self.net.word.len() + self.net.position.len();
+        let mut n = 4 * (self.net.word.len() + self.net.position.len());
         for l in &self.net.layers {
-            n += l.qkv.len() + l.out.len() + l.up.len() + l.down.len();
+            n += l.qkv.bytes() + l.out.bytes() + l.up.bytes() + l.down.bytes();
         }
-        n * 4
+        n
     }
 
     /// Mean-pooled, L2-normalised embeddings of token-id sequences (each already framed with
@@ -337,6 +343,11 @@ impl Bert {
                 .collect()
         });
         Ok(parts.into_iter().collect::<Result<Vec<_>>>()?.concat())
+    }
+
+    /// Whether the layers run on int8 weights ([`super::quant`]).
+    pub fn is_quantized(&self) -> bool {
+        self.net.layers.iter().any(|l| l.qkv.is_quantized())
     }
 
     /// The packed network (read by fine-tuning).

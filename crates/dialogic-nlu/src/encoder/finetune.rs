@@ -960,9 +960,8 @@ impl Tuned {
     pub fn memory_bytes(&self) -> usize {
         self.layers
             .iter()
-            .map(|l| l.qkv.len() + l.out.len() + l.up.len() + l.down.len())
+            .map(|l| l.qkv.bytes() + l.out.bytes() + l.up.bytes() + l.down.bytes())
             .sum::<usize>()
-            * 4
     }
 }
 

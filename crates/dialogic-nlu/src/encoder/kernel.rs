@@ -17,6 +17,8 @@
 
 use pulp::{Arch, Simd, WithSimd};
 
+use super::quant::{self, QPacked};
+
 /// Rows of the matmul micro-kernel's register tile with 16 vector registers (AVX2: 6 x 2
 /// accumulators, 2 weight vectors, 1 broadcast).
 const MR: usize = 6;
@@ -48,7 +50,8 @@ pub fn lanes(arch: Arch) -> usize {
 }
 
 /// A dense layer `y = x W + b` (`W`: `k x n`) packed for the micro-kernel: panels of `nr` output
-/// columns, each `k` rows of `nr` values (zero-padded past `n`).
+/// columns, each `k` rows of `nr` values (zero-padded past `n`); or, once [`Packed::quantized`],
+/// the same panels as int8 for the integer kernel ([`quant`]).
 #[derive(Debug, Clone)]
 pub struct Packed {
     k: usize,
@@ -56,6 +59,7 @@ pub struct Packed {
     nr: usize,
     data: Vec<f32>,
     bias: Vec<f32>,
+    int8: Option<QPacked>,
 }
 
 impl Packed {
@@ -81,6 +85,7 @@ impl Packed {
             nr,
             data,
             bias: b,
+            int8: None,
         }
     }
 
@@ -101,11 +106,32 @@ impl Packed {
             nr,
             data,
             bias: vec![0f32; panels * nr],
+            int8: None,
         }
     }
 
-    /// The PyTorch `Linear` weight (`n x k`, one row per output) and bias this was packed from.
+    /// This layer with int8 weights (one scale per output column) for the integer kernel,
+    /// which runs it with int16 inputs; the f32 weights are dropped.
+    pub fn quantized(self) -> Packed {
+        let (w, b) = self.to_linear();
+        Packed {
+            int8: Some(QPacked::from_linear(&w, &b, self.k, self.nr)),
+            data: Vec::new(),
+            ..self
+        }
+    }
+
+    /// Whether the weights are int8 ([`Packed::quantized`]).
+    pub fn is_quantized(&self) -> bool {
+        self.int8.is_some()
+    }
+
+    /// The PyTorch `Linear` weight (`n x k`, one row per output) and bias this was packed from
+    /// (as the int8 weights read back, once quantized).
     pub fn to_linear(&self) -> (Vec<f32>, Vec<f32>) {
+        if let Some(q) = &self.int8 {
+            return q.to_linear();
+        }
         let (k, n, nr) = (self.k, self.n, self.nr);
         let mut w = vec![0f32; n * k];
         for (j, row) in w.chunks_exact_mut(k).enumerate() {
@@ -132,14 +158,9 @@ impl Packed {
         self.n
     }
 
-    /// Values held (weights and bias).
-    pub fn len(&self) -> usize {
-        self.data.len() + self.bias.len()
-    }
-
-    /// Whether the layer holds nothing.
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+    /// Bytes held (weights and bias).
+    pub fn bytes(&self) -> usize {
+        4 * (self.data.len() + self.bias.len()) + self.int8.as_ref().map_or(0, QPacked::bytes)
     }
 }
 
@@ -180,6 +201,19 @@ pub struct Layer {
     pub down: Packed,
     /// Norm after the FFN.
     pub ln2: Norm,
+}
+
+impl Layer {
+    /// This layer with int8 weights in its four matrices ([`Packed::quantized`]).
+    pub fn quantized(self) -> Layer {
+        Layer {
+            qkv: self.qkv.quantized(),
+            out: self.out.quantized(),
+            up: self.up.quantized(),
+            down: self.down.quantized(),
+            ..self
+        }
+    }
 }
 
 /// The network's weights, ready for [`forward`].
@@ -271,7 +305,7 @@ pub fn dense(arch: Arch, a: &[f32], w: &Packed, out: &mut [f32]) {
                 self.w,
                 self.out,
                 Epilogue::Bias,
-                &mut Vec::new(),
+                &mut Scratch::default(),
             );
         }
     }
@@ -305,7 +339,7 @@ impl WithSimd for Forward<'_> {
         let mut ctx = vec![0f32; rows * h];
         let mut a = vec![0f32; rows * h];
         let mut up = vec![0f32; rows * inter];
-        let mut scratch = Vec::with_capacity(rows * inter.max(h));
+        let mut scratch = Scratch::default();
         let s = &mut scratch;
         match input {
             Some(rows) => x.copy_from_slice(rows),
@@ -347,8 +381,17 @@ fn embed<S: Simd>(simd: S, net: &Net, seqs: &[&[u32]], x: &mut [f32]) {
     layer_norm(simd, x, &net.ln);
 }
 
-/// `out = epilogue(a W + b)` for `a` with `w.k` columns (row-major, as many rows as `out` has).
-/// `scratch` holds `a` repacked in blocks of [`MR`] (AVX2) or [`MR_WIDE`] rows, k-major.
+/// Reusable buffers of a forward pass's matmuls.
+#[derive(Default)]
+struct Scratch {
+    /// Input rows repacked in blocks of [`MR`] (AVX2) or [`MR_WIDE`] rows, k-major.
+    rows: Vec<f32>,
+    /// The integer kernel's own.
+    int: quant::Scratch,
+}
+
+/// `out = epilogue(a W + b)` for `a` with `w.k` columns (row-major, as many rows as `out` has),
+/// on the integer kernel when `w` is quantized.
 #[inline(always)]
 fn matmul<S: Simd>(
     simd: S,
@@ -356,8 +399,12 @@ fn matmul<S: Simd>(
     w: &Packed,
     out: &mut [f32],
     epi: Epilogue<'_>,
-    scratch: &mut Vec<f32>,
+    scratch: &mut Scratch,
 ) {
+    if let Some(q) = &w.int8 {
+        return quant::matmul(a, q, out, epi, &mut scratch.int);
+    }
+    let scratch = &mut scratch.rows;
     let (k, n, nr) = (w.k, w.n, w.nr);
     let m = a.len() / k;
     debug_assert_eq!(nr, 2 * S::F32_LANES);
@@ -366,11 +413,14 @@ fn matmul<S: Simd>(
     for p in 0..n.div_ceil(nr) {
         let t = Tile {
             k,
-            n,
-            col: p * nr,
             panel: &w.data[p * k * nr..(p + 1) * k * nr],
-            bias: &w.bias[p * nr..(p + 1) * nr],
-            epi,
+            store: Store {
+                n,
+                col: p * nr,
+                width: (n - p * nr).min(nr),
+                bias: &w.bias[p * nr..(p + 1) * nr],
+                epi,
+            },
         };
         for r0 in (0..m).step_by(mr) {
             let rows = (m - r0).min(mr);
@@ -414,11 +464,8 @@ fn pack_rows(a: &[f32], k: usize, mr: usize, out: &mut Vec<f32>) {
 #[derive(Clone, Copy)]
 struct Tile<'a> {
     k: usize,
-    n: usize,
-    col: usize,
     panel: &'a [f32],
-    bias: &'a [f32],
-    epi: Epilogue<'a>,
+    store: Store<'a>,
 }
 
 impl Tile<'_> {
@@ -437,28 +484,69 @@ impl Tile<'_> {
                 acc[r][1] = simd.mul_add_f32s(x, wv[1], acc[r][1]);
             }
         }
-        let lanes = S::F32_LANES;
-        let width = (self.n - self.col).min(2 * lanes);
-        for (r, acc) in acc.iter().enumerate() {
-            let at = (r0 + r) * self.n + self.col;
-            for (half, &v) in acc.iter().enumerate() {
-                let lo = half * lanes;
-                if lo >= width {
-                    break;
+        store_rows(simd, &self.store, &acc, r0, out);
+    }
+}
+
+/// Where a tile's products go: output columns `col..col + width` of rows `n` wide, with their
+/// bias and the epilogue.
+#[derive(Clone, Copy)]
+pub(super) struct Store<'a> {
+    /// Output row width.
+    pub n: usize,
+    /// First column.
+    pub col: usize,
+    /// Columns written (at most two vectors).
+    pub width: usize,
+    /// Bias of those columns.
+    pub bias: &'a [f32],
+    /// What is applied on the way out.
+    pub epi: Epilogue<'a>,
+}
+
+/// Store rows `r0..` of a tile (two vectors of columns per row) through the bias and epilogue.
+#[inline(always)]
+pub(super) fn store_rows<S: Simd>(
+    simd: S,
+    st: &Store<'_>,
+    acc: &[[S::f32s; 2]],
+    r0: usize,
+    out: &mut [f32],
+) {
+    let lanes = S::F32_LANES;
+    for (r, acc) in acc.iter().enumerate() {
+        let at = (r0 + r) * st.n + st.col;
+        for (half, &v) in acc.iter().enumerate() {
+            let lo = half * lanes;
+            if lo >= st.width {
+                break;
+            }
+            let hi = st.width.min(lo + lanes);
+            let b = load(simd, &st.bias[lo..hi]);
+            let mut y = simd.add_f32s(v, b);
+            match st.epi {
+                Epilogue::Bias => {}
+                Epilogue::Gelu => y = gelu(simd, y),
+                Epilogue::Residual(res) => {
+                    y = simd.add_f32s(y, load(simd, &res[at + lo..at + hi]));
                 }
-                let hi = width.min(lo + lanes);
-                let b = simd.partial_load_f32s(&self.bias[lo..hi]);
-                let mut y = simd.add_f32s(v, b);
-                match self.epi {
-                    Epilogue::Bias => {}
-                    Epilogue::Gelu => y = gelu(simd, y),
-                    Epilogue::Residual(res) => {
-                        y = simd.add_f32s(y, simd.partial_load_f32s(&res[at + lo..at + hi]));
-                    }
-                }
-                simd.partial_store_f32s(&mut out[at + lo..at + hi], y);
+            }
+            let dst = &mut out[at + lo..at + hi];
+            match S::as_mut_simd_f32s(dst) {
+                ([d], []) => *d = y,
+                _ => simd.partial_store_f32s(dst, y),
             }
         }
+    }
+}
+
+/// A vector from up to one vector's worth of values (a full one is a plain load; `pulp`'s
+/// partial load is a call).
+#[inline(always)]
+fn load<S: Simd>(simd: S, v: &[f32]) -> S::f32s {
+    match S::as_simd_f32s(v) {
+        ([x], []) => *x,
+        _ => simd.partial_load_f32s(v),
     }
 }
 

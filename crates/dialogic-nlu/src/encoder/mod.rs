@@ -20,6 +20,7 @@ pub mod bert;
 pub mod cache;
 pub mod finetune;
 pub mod kernel;
+pub mod quant;
 pub mod tokenize;
 
 use std::collections::HashMap;
@@ -43,6 +44,28 @@ const BATCH: usize = 32;
 
 /// Texts remembered by the in-memory cache (at most 1.5 KiB each for MiniLM: 45 MiB).
 const MEMORY_CACHE: usize = 30_000;
+
+/// Arithmetic of the encoder's shared layers (`[nlu] encoder_precision`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Precision {
+    /// int8 weights and int16 inputs with int32 sums ([`quant`]): about twice as fast as f32,
+    /// with the same accuracy on every benchmark set (BENCHMARKS.md). Needs AVX2 or AVX-512;
+    /// elsewhere the f32 kernel runs.
+    #[default]
+    Int8,
+    /// f32 throughout: the checkpoint's own arithmetic.
+    F32,
+}
+
+impl Precision {
+    /// The setting's name (`int8`, `f32`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Int8 => "int8",
+            Precision::F32 => "f32",
+        }
+    }
+}
 
 /// A loaded sentence encoder.
 pub struct Encoder {
@@ -127,9 +150,11 @@ pub fn find_model_dir() -> Option<PathBuf> {
         .find(|d| is_model_dir(d))
 }
 
-/// Encoders loaded by this process, by canonical directory.
-fn loaded() -> &'static Mutex<HashMap<PathBuf, Arc<Encoder>>> {
-    static LOADED: OnceLock<Mutex<HashMap<PathBuf, Arc<Encoder>>>> = OnceLock::new();
+/// Encoders loaded by this process, by canonical directory and precision.
+type Registry = Mutex<HashMap<(PathBuf, Precision), Arc<Encoder>>>;
+
+fn loaded() -> &'static Registry {
+    static LOADED: OnceLock<Registry> = OnceLock::new();
     LOADED.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
@@ -138,21 +163,25 @@ fn unavailable(dir: &Path, what: impl std::fmt::Display) -> NluError {
 }
 
 impl Encoder {
-    /// Load the encoder in `dir`, or return the one this process already loaded from there.
-    pub fn load(dir: &Path) -> Result<Arc<Encoder>, NluError> {
-        let key = dir.canonicalize().map_err(|e| unavailable(dir, e))?;
+    /// Load the encoder in `dir` with `precision`, or return the one this process already
+    /// loaded so.
+    pub fn load(dir: &Path, precision: Precision) -> Result<Arc<Encoder>, NluError> {
+        let key = (
+            dir.canonicalize().map_err(|e| unavailable(dir, e))?,
+            precision,
+        );
         let mut map = loaded()
             .lock()
             .map_err(|_| unavailable(dir, "encoder registry poisoned"))?;
         if let Some(e) = map.get(&key) {
             return Ok(Arc::clone(e));
         }
-        let e = Arc::new(Encoder::load_uncached(&key)?);
+        let e = Arc::new(Encoder::load_uncached(&key.0, precision)?);
         map.insert(key, Arc::clone(&e));
         Ok(e)
     }
 
-    fn load_uncached(dir: &Path) -> Result<Encoder, NluError> {
+    fn load_uncached(dir: &Path, precision: Precision) -> Result<Encoder, NluError> {
         if !is_model_dir(dir) {
             return Err(unavailable(
                 dir,
@@ -165,7 +194,8 @@ impl Encoder {
                 .map_err(|e| unavailable(dir, format!("config.json: {e}")))?,
             None => BertConfig::default(),
         };
-        let bert = Bert::load(dir, config).map_err(|e| unavailable(dir, e))?;
+        let int8 = precision == Precision::Int8 && quant::level().is_some();
+        let bert = Bert::load(dir, config, int8).map_err(|e| unavailable(dir, e))?;
         let max = MAX_TOKENS.min(bert.max_len());
         let tokenizer = Tokenizer::load(dir, max).map_err(|e| unavailable(dir, e))?;
         if tokenizer.vocab_size() > bert.vocab_size() {
@@ -187,6 +217,10 @@ impl Encoder {
         if let Ok(m) = std::fs::metadata(dir.join("model.safetensors")) {
             h.bytes(&m.len().to_le_bytes());
         }
+        // int8 weights give (slightly) different embeddings: their own cache files.
+        if bert.is_quantized() {
+            h.text("int8");
+        }
         Ok(Encoder {
             dir: dir.to_path_buf(),
             id: format!("{:016x}", h.finish()),
@@ -194,6 +228,16 @@ impl Encoder {
             tokenizer,
             memory: MemoryCache::new(MEMORY_CACHE),
         })
+    }
+
+    /// The arithmetic the shared layers run in (f32 where int8 was asked for on a CPU without
+    /// AVX2).
+    pub fn precision(&self) -> Precision {
+        if self.bert.is_quantized() {
+            Precision::Int8
+        } else {
+            Precision::F32
+        }
     }
 
     /// Directory the files came from.

@@ -49,12 +49,17 @@ pub fn run(
             dialogic_nlu::ModelSetting::Fast,
             None,
             std::env::var("DIALOGIC_NLU_VECTORS").map_or(true, |v| v != "0"),
+            dialogic_nlu::encoder::Precision::default(),
             None,
         )?,
-        ModelChoice::Encoder { model_dir } => dialogic_nlu::options_for(
+        ModelChoice::Encoder {
+            model_dir,
+            precision,
+        } => dialogic_nlu::options_for(
             dialogic_nlu::ModelSetting::Encoder,
             Some(model_dir),
             false,
+            precision,
             None,
         )?,
     };

@@ -10,9 +10,11 @@
 //! embeddings are kept on disk by model and skill hash ([`Encoder::embed_cached`]).
 //!
 //! The network runs on the crate's own SIMD kernel ([`kernel`]: packed weights, fused epilogues,
-//! AVX-512 or AVX2+FMA when the CPU has it), one thread per call.
+//! AVX-512 or AVX2+FMA when the CPU has it), one thread per call. By default ([`Precision`]) the
+//! shared layers' matrices are int8 and run on the integer kernel ([`quant`]), twice as fast.
 //!
-//! Modules: [`bert`] (loading and the embedding API), [`kernel`] (the forward pass),
+//! Modules: [`bert`] (loading and the embedding API), [`kernel`] (the forward pass), [`quant`]
+//! (int8 matmuls),
 //! [`finetune`] (a skill's own copy of the top layer(s), trained on its examples),
 //! [`tokenize`] (WordPiece), [`cache`] (memory and disk caches).
 

@@ -14,13 +14,19 @@ CONNECTIONS=${CONNECTIONS:-"8 32"}
 PRECISIONS=${PRECISIONS:-"int8 f32"}
 M=${M:-${DIALOGIC_MODEL_DIR:-}}
 
-# A new text for every request: a counter and a random number per connection thread.
+# A new text for every request: wrk's thread number and a counter (each thread runs its own
+# copy of the script, so the thread number keeps their texts apart).
 cat > "$work/distinct.lua" <<'LUA'
+local threads = 0
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
 local n = 0
 local words = {"large", "small", "spicy", "cheap", "vegan", "family", "thin", "stuffed"}
 request = function()
   n = n + 1
-  local text = string.format("I want a %s pizza number %d %d", words[n % #words + 1], n, math.random(1, 1e9))
+  local text = string.format("I want a %s pizza for table %d number %d", words[n % #words + 1], tid, n)
   return wrk.format("POST", nil, {["Content-Type"] = "application/json"},
     '{"input":{"text":"' .. text .. '"}}')
 end

@@ -740,7 +740,7 @@ pub fn mean_pool(x: &[f32], seqs: &[&[u32]], h: usize) -> Vec<Vec<f32>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// erf by its Taylor series in f64 (exact enough on [-4, 4]).
@@ -769,7 +769,8 @@ mod tests {
         assert!(worst < 1e-6, "max error {worst}");
     }
 
-    fn naive(a: &[f32], wt: &[f32], b: &[f32], k: usize) -> Vec<f32> {
+    /// `a W^T + b` by the definition (`wt`: one row of `k` per output).
+    pub(in crate::encoder) fn naive(a: &[f32], wt: &[f32], b: &[f32], k: usize) -> Vec<f32> {
         let n = b.len();
         a.chunks_exact(k)
             .flat_map(|row| {
@@ -784,7 +785,8 @@ mod tests {
             .collect()
     }
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
+    /// `n` values in [-0.5, 0.5) from a small LCG.
+    pub(in crate::encoder) fn values(n: usize, seed: u32) -> Vec<f32> {
         let mut s = seed;
         (0..n)
             .map(|_| {

@@ -139,34 +139,28 @@ pub struct Scratch {
 
 /// `out = epilogue(a W + b)` for `a` with `w.k()` columns (row-major, as many rows as `out`).
 pub fn matmul(a: &[f32], w: &QPacked, out: &mut [f32], epi: Epilogue<'_>, s: &mut Scratch) {
-    match w.nr {
-        32 => {
-            if let Some(simd) = V4::try_new() {
-                return simd.vectorize(Call {
-                    simd,
-                    a,
-                    w,
-                    out,
-                    epi,
-                    s,
-                });
-            }
-        }
-        16 => {
-            if let Some(simd) = V3::try_new() {
-                return simd.vectorize(Call {
-                    simd,
-                    a,
-                    w,
-                    out,
-                    epi,
-                    s,
-                });
-            }
-        }
-        _ => {}
+    fn go<S: Madd>(
+        simd: S,
+        a: &[f32],
+        w: &QPacked,
+        out: &mut [f32],
+        e: Epilogue<'_>,
+        s: &mut Scratch,
+    ) {
+        simd.vectorized(Call {
+            simd,
+            a,
+            w,
+            out,
+            epi: e,
+            s,
+        });
     }
-    scalar(a, w, out, epi, s);
+    match (w.nr, V4::try_new(), V3::try_new()) {
+        (32, Some(v4), _) => go(v4, a, w, out, epi, s),
+        (16, _, Some(v3)) => go(v3, a, w, out, epi, s),
+        _ => scalar(a, w, out, epi, s),
+    }
 }
 
 /// One [`matmul`] on a SIMD level, as `vectorize` takes it (a closure would not be inlined into
@@ -200,6 +194,8 @@ trait Madd: Simd {
     fn madd(self, acc: Self::u32s, w: Self::Wide, pair: Self::u32s) -> Self::u32s;
     /// The lanes as f32.
     fn to_f32s(self, acc: Self::u32s) -> Self::f32s;
+    /// Run `call` with this level's target features on.
+    fn vectorized(self, call: Call<'_, '_, Self>);
 }
 
 impl Madd for V3 {
@@ -218,6 +214,9 @@ impl Madd for V3 {
     fn to_f32s(self, acc: Self::u32s) -> Self::f32s {
         self.convert_i32x8_to_f32x8(pulp::cast(acc))
     }
+    fn vectorized(self, call: Call<'_, '_, Self>) {
+        self.vectorize(call)
+    }
 }
 
 impl Madd for V4 {
@@ -235,6 +234,9 @@ impl Madd for V4 {
     #[inline(always)]
     fn to_f32s(self, acc: Self::u32s) -> Self::f32s {
         self.convert_i32x16_to_f32x16(pulp::cast(acc))
+    }
+    fn vectorized(self, call: Call<'_, '_, Self>) {
+        self.vectorize(call)
     }
 }
 
@@ -419,32 +421,8 @@ fn scalar(a: &[f32], w: &QPacked, out: &mut [f32], epi: Epilogue<'_>, s: &mut Sc
 
 #[cfg(test)]
 mod tests {
+    use super::super::kernel::tests::{naive, values};
     use super::*;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            })
-            .collect()
-    }
-
-    fn naive(a: &[f32], wt: &[f32], b: &[f32], k: usize) -> Vec<f32> {
-        let n = b.len();
-        a.chunks_exact(k)
-            .flat_map(|row| {
-                (0..n).map(move |j| {
-                    b[j] + row
-                        .iter()
-                        .zip(&wt[j * k..(j + 1) * k])
-                        .map(|(x, w)| x * w)
-                        .sum::<f32>()
-                })
-            })
-            .collect()
-    }
 
     #[test]
     fn integer_matmul_is_close_to_f32_and_every_path_agrees() {

@@ -216,10 +216,17 @@ impl Bert {
         let layers = (0..config.num_hidden_layers)
             .map(|i| w.layer(i, h, heads, eps, nr))
             .collect::<Result<Vec<Layer>>>()?;
-        let layers = if int8 {
-            layers.into_iter().map(Layer::quantized).collect()
-        } else {
-            layers
+        // All layers int8, or (should the integer kernel fail its check here) none.
+        let layers = match int8 {
+            true => {
+                let q: Vec<Layer> = layers.iter().cloned().map(Layer::quantized).collect();
+                if q.iter().all(Layer::is_quantized) {
+                    q
+                } else {
+                    layers
+                }
+            }
+            false => layers,
         };
         let word = w.get("embeddings.word_embeddings.weight")?;
         if word.shape.len() != 2 || word.shape[1] != h {

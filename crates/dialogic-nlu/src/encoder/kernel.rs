@@ -111,11 +111,19 @@ impl Packed {
     }
 
     /// This layer with int8 weights (one scale per output column) for the integer kernel,
-    /// which runs it with int16 inputs; the f32 weights are dropped.
+    /// which runs it with int16 inputs; the f32 weights are dropped. Unchanged (f32) when the
+    /// integer kernel fails its check on this CPU ([`QPacked::agrees_with`]).
     pub fn quantized(self) -> Packed {
+        if self.int8.is_some() {
+            return self;
+        }
         let (w, b) = self.to_linear();
+        let q = QPacked::from_linear(&w, &b, self.k, self.nr);
+        if !q.agrees_with(&w, &b) {
+            return self;
+        }
         Packed {
-            int8: Some(QPacked::from_linear(&w, &b, self.k, self.nr)),
+            int8: Some(q),
             data: Vec::new(),
             ..self
         }
@@ -204,6 +212,13 @@ pub struct Layer {
 }
 
 impl Layer {
+    /// Whether all four matrices are int8.
+    pub fn is_quantized(&self) -> bool {
+        [&self.qkv, &self.out, &self.up, &self.down]
+            .iter()
+            .all(|p| p.is_quantized())
+    }
+
     /// This layer with int8 weights in its four matrices ([`Packed::quantized`]).
     pub fn quantized(self) -> Layer {
         Layer {

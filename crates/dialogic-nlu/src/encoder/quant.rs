@@ -98,6 +98,59 @@ impl QPacked {
         }
     }
 
+    /// Whether the integer kernel, on this CPU, computes this layer as the f32 weights `weight`
+    /// and `bias` it was made from say it should: two probe rows go through [`matmul`], and
+    /// each output must be within the quantisation's own error bound of the exact product (a
+    /// wrong layout or a broken SIMD path misses it by far). Checked at load, so that a CPU
+    /// whose path has never been tested falls back to f32 instead of answering wrongly.
+    pub fn agrees_with(&self, weight: &[f32], bias: &[f32]) -> bool {
+        let (k, n) = (self.k, self.n);
+        if weight.len() != n * k || bias.len() != n {
+            return false;
+        }
+        let mut seed = 0x9e37_79b9u32;
+        let probe: Vec<f32> = (0..2 * k)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+            })
+            .collect();
+        let mut out = vec![0f32; 2 * n];
+        matmul(
+            &probe,
+            self,
+            &mut out,
+            Epilogue::Bias,
+            &mut Scratch::default(),
+        );
+        let (back, _) = self.to_linear();
+        probe
+            .chunks_exact(k)
+            .zip(out.chunks_exact(n))
+            .all(|(x, y)| {
+                let x_step = x.iter().fold(0f32, |m, v| m.max(v.abs())) / self.a_max as f32;
+                (0..n).all(|j| {
+                    let w = &weight[j * k..(j + 1) * k];
+                    let wq = &back[j * k..(j + 1) * k];
+                    let exact: f64 = bias[j] as f64
+                        + x.iter()
+                            .zip(w)
+                            .map(|(&a, &b)| a as f64 * b as f64)
+                            .sum::<f64>();
+                    // |x w - xq wq| <= |x| |w - wq| + |wq| |x - xq|, each half a step at most.
+                    let bound: f64 = x
+                        .iter()
+                        .zip(wq)
+                        .map(|(&a, &b)| {
+                            (a.abs() * self.scale[j] * 0.5 + b.abs() * x_step * 0.5) as f64
+                        })
+                        .sum();
+                    let err = (y[j] as f64 - exact).abs();
+                    err <= bound * 1.01 + 1e-4 * (1.0 + exact.abs())
+                })
+            })
+    }
+
     /// The weights this holds, back in f32 (`n x k`, one row per output) with the bias.
     pub fn to_linear(&self) -> (Vec<f32>, Vec<f32>) {
         let (k, n, nr) = (self.k, self.n, self.nr);
@@ -462,6 +515,25 @@ mod tests {
                     assert!((x - y).abs() < tol, "{m}x{k}x{n}: {x} vs {y} (tol {tol})");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_load_check_passes_a_right_layer_and_fails_a_wrong_one() {
+        let (k, n) = (384, 40);
+        let wt = values(n * k, 7);
+        let b = values(n, 8);
+        for nr in [16, 32] {
+            let q = QPacked::from_linear(&wt, &b, k, nr);
+            assert!(q.agrees_with(&wt, &b), "nr {nr}");
+            // Another layer's weights, and this layer with the two inputs of each pair swapped
+            // (a layout mistake): both far outside the bound.
+            assert!(!q.agrees_with(&values(n * k, 9), &b));
+            let mut swapped = q.clone();
+            for pair in swapped.data.chunks_exact_mut(2) {
+                pair.swap(0, 1);
+            }
+            assert!(!swapped.agrees_with(&wt, &b));
         }
     }
 

@@ -207,6 +207,12 @@ fn check_reference(precision: Precision, max_diff: f32, min_cos: f32) {
     let Some(dir) = model_dir() else { return };
     let enc = Encoder::load(&dir, precision).expect("the encoder loads");
     if enc.precision() != precision {
+        // int8 falls back to f32 only without AVX2 / AVX-512, or when the integer kernel
+        // fails its load check: that must not pass silently.
+        assert!(
+            dialogic_nlu::encoder::quant::level().is_none(),
+            "the integer kernel failed its load check on this CPU"
+        );
         eprintln!("skipped: this CPU has no {} kernel", precision.name());
         return;
     }

@@ -221,7 +221,7 @@ impl Encoder {
         }
         // int8 weights give (slightly) different embeddings: their own cache files.
         if bert.is_quantized() {
-            h.text("int8");
+            h.text(quant::VERSION);
         }
         Ok(Encoder {
             dir: dir.to_path_buf(),

@@ -21,6 +21,10 @@ use pulp::{i16x16, i16x32, i8x16, i8x32, Simd};
 
 use super::kernel::{store_rows, Epilogue, Store};
 
+/// What the int8 encoder computes, for cache keys: a change to the rounding of the weights, the
+/// inputs or anything else it runs in int8 must change it.
+pub const VERSION: &str = "int8-1";
+
 /// Largest weight magnitude after quantisation.
 pub const W_MAX: i32 = 127;
 

@@ -354,7 +354,7 @@ impl Bert {
 
     /// Whether the layers run on int8 weights ([`super::quant`]).
     pub fn is_quantized(&self) -> bool {
-        self.net.layers.iter().any(|l| l.qkv.is_quantized())
+        self.net.layers.iter().any(Layer::is_quantized)
     }
 
     /// The packed network (read by fine-tuning).

@@ -24,11 +24,11 @@ use super::quant::{self, QPacked};
 const MR: usize = 6;
 
 /// Rows of the tile with 32 vector registers (AVX-512: 12 x 2 accumulators).
-const MR_WIDE: usize = 12;
+pub(super) const MR_WIDE: usize = 12;
 
 /// Tile height for a SIMD level: wide vectors (AVX-512) come with 32 registers.
 #[inline(always)]
-fn tile_rows<S: Simd>() -> usize {
+pub(super) fn tile_rows<S: Simd>() -> usize {
     if S::F32_LANES >= 16 {
         MR_WIDE
     } else {

@@ -19,7 +19,7 @@
 use pulp::x86::{V3, V4};
 use pulp::{i16x16, i16x32, i8x16, i8x32, Simd};
 
-use super::kernel::{store_rows, Epilogue, Store};
+use super::kernel::{store_rows, tile_rows, Epilogue, Store, MR_WIDE};
 
 /// What the int8 encoder computes, for cache keys: a change to the rounding of the weights, the
 /// inputs or anything else it runs in int8 must change it.
@@ -30,13 +30,6 @@ pub const W_MAX: i32 = 127;
 
 /// Largest input magnitude after quantisation (for matrices of up to 2,113 inputs).
 pub const A_MAX: i32 = 8191;
-
-/// Rows of the register tile with 16 vector registers (AVX2: 6 x 2 accumulators, 2 weight
-/// vectors, 1 broadcast).
-const MR: usize = 6;
-
-/// Rows of the tile with 32 vector registers (AVX-512).
-const MR_WIDE: usize = 12;
 
 /// The integer kernel this CPU runs: i32 lanes per vector (16 with AVX-512, 8 with AVX2), or
 /// `None` when it has neither (the f32 kernel is used there).
@@ -370,7 +363,8 @@ fn run<S: Madd>(
     let m = a.len() / k;
     let pairs = k.div_ceil(2);
     debug_assert_eq!(nr, 2 * S::F32_LANES);
-    let mr = if S::F32_LANES >= 16 { MR_WIDE } else { MR };
+    // The same register budget as the f32 tile: 2 x R accumulators, 2 weight vectors, 1 broadcast.
+    let mr = tile_rows::<S>();
     quantise_rows(a, k, mr, w.a_max, s);
     for p in 0..n.div_ceil(nr) {
         let panel = &w.data[p * pairs * nr * 2..][..pairs * nr * 2];

@@ -30,7 +30,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(p) => return Err(format!("--precision: int8 or f32, not {p:?}").into()),
     };
     let enc = Encoder::load(&dir, precision)?;
-    println!("precision: {}", enc.precision().name());
+    println!(
+        "precision: {} (integer kernel on this CPU: {})",
+        enc.precision().name(),
+        dialogic_nlu::encoder::quant::kernel_name()
+    );
     let ids = enc
         .tokenizer()
         .encode("how do I set up direct deposit for my paycheck please");

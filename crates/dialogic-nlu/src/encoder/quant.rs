@@ -15,9 +15,12 @@
 //! - It runs on AVX2 (8 lanes) and AVX-512 (16 lanes) through `pulp`'s safe x86 tokens; a
 //!   scalar path does the same integer arithmetic elsewhere (and serves as the tests'
 //!   reference). [`level`] says which one this CPU takes.
+//! - On AVX-512 CPUs with VNNI (Intel since Ice Lake, AMD since Zen 4) the same code runs with
+//!   VNNI on ([`Vnni`]), and the compiler fuses each `vpmaddwd` and its add into one
+//!   `vpdpwssd`.
 
 use pulp::x86::{V3, V4};
-use pulp::{i16x16, i16x32, i8x16, i8x32, Simd};
+use pulp::{f32x16, f32x8, i16x16, i16x32, i8x16, i8x32, u32x16, u32x8, Simd};
 
 use super::kernel::{store_rows, tile_rows, Epilogue, Store, MR_WIDE};
 
@@ -40,6 +43,21 @@ pub fn level() -> Option<usize> {
         Some(8)
     } else {
         None
+    }
+}
+
+/// Whether the AVX-512 kernel fuses its multiply and add with VNNI on this CPU.
+pub fn has_vnni() -> bool {
+    Vnni::try_new().is_some()
+}
+
+/// The integer kernel this CPU runs, for reports: "AVX-512 VNNI", "AVX-512", "AVX2" or "none".
+pub fn kernel_name() -> &'static str {
+    match level() {
+        Some(16) if has_vnni() => "AVX-512 VNNI",
+        Some(16) => "AVX-512",
+        Some(_) => "AVX2",
+        None => "none",
     }
 }
 
@@ -207,10 +225,31 @@ pub fn matmul(a: &[f32], w: &QPacked, out: &mut [f32], epi: Epilogue<'_>, s: &mu
         });
     }
     match (w.nr, V4::try_new(), V3::try_new()) {
-        (32, Some(v4), _) => go(v4, a, w, out, epi, s),
+        (32, Some(v4), _) => match Vnni::try_new() {
+            Some(vnni) => go(vnni, a, w, out, epi, s),
+            None => go(v4, a, w, out, epi, s),
+        },
         (16, _, Some(v3)) => go(v3, a, w, out, epi, s),
         _ => scalar(a, w, out, epi, s),
     }
+}
+
+/// [`matmul`] on AVX-512 without VNNI even where the CPU has it (the tests' second path).
+#[cfg(test)]
+fn matmul_without_vnni(a: &[f32], w: &QPacked, out: &mut [f32], s: &mut Scratch) -> bool {
+    let Some(v4) = V4::try_new() else {
+        return false;
+    };
+    assert_eq!(w.nr, 32);
+    v4.vectorized(Call {
+        simd: v4,
+        a,
+        w,
+        out,
+        epi: Epilogue::Bias,
+        s,
+    });
+    true
 }
 
 /// One [`matmul`] on a SIMD level, as `vectorize` takes it (a closure would not be inlined into
@@ -234,34 +273,45 @@ impl<S: Madd> pulp::NullaryFnOnce for Call<'_, '_, S> {
 
 /// Integer dot products of a SIMD level: the weights of one k-pair for `lanes` columns (`W`),
 /// widened to int16 once, then multiplied with a broadcast pair of inputs.
-trait Madd: Simd {
+trait Madd: Copy {
+    /// The vector operations of this level.
+    type S: Simd;
     /// `2 x lanes` int8 weights.
     type W: Copy + pulp::bytemuck::Pod;
     /// The same, widened.
     type Wide: Copy;
+    fn simd(self) -> Self::S;
     fn widen(self, w: Self::W) -> Self::Wide;
     /// `acc + (w[2l] x[0] + w[2l + 1] x[1])` in each lane `l` (`pair` holds `x` as two i16).
-    fn madd(self, acc: Self::u32s, w: Self::Wide, pair: Self::u32s) -> Self::u32s;
+    fn madd(self, acc: U32s<Self>, w: Self::Wide, pair: U32s<Self>) -> U32s<Self>;
     /// The lanes as f32.
-    fn to_f32s(self, acc: Self::u32s) -> Self::f32s;
+    fn to_f32s(self, acc: U32s<Self>) -> <Self::S as Simd>::f32s;
     /// Run `call` with this level's target features on.
     fn vectorized(self, call: Call<'_, '_, Self>);
 }
 
+/// A level's vector of u32 lanes (the int32 sums).
+type U32s<M> = <<M as Madd>::S as Simd>::u32s;
+
 impl Madd for V3 {
+    type S = V3;
     type W = i8x16;
     type Wide = i16x16;
+    #[inline(always)]
+    fn simd(self) -> V3 {
+        self
+    }
     #[inline(always)]
     fn widen(self, w: i8x16) -> i16x16 {
         self.convert_i8x16_to_i16x16(w)
     }
     #[inline(always)]
-    fn madd(self, acc: Self::u32s, w: i16x16, pair: Self::u32s) -> Self::u32s {
+    fn madd(self, acc: u32x8, w: i16x16, pair: u32x8) -> u32x8 {
         let p = self.multiply_wrapping_add_adjacent_i16x16(w, pulp::cast(pair));
         self.add_u32s(acc, pulp::cast(p))
     }
     #[inline(always)]
-    fn to_f32s(self, acc: Self::u32s) -> Self::f32s {
+    fn to_f32s(self, acc: u32x8) -> f32x8 {
         self.convert_i32x8_to_f32x8(pulp::cast(acc))
     }
     fn vectorized(self, call: Call<'_, '_, Self>) {
@@ -270,23 +320,98 @@ impl Madd for V3 {
 }
 
 impl Madd for V4 {
+    type S = V4;
     type W = i8x32;
     type Wide = i16x32;
+    #[inline(always)]
+    fn simd(self) -> V4 {
+        self
+    }
     #[inline(always)]
     fn widen(self, w: i8x32) -> i16x32 {
         self.convert_i8x32_to_i16x32(w)
     }
     #[inline(always)]
-    fn madd(self, acc: Self::u32s, w: i16x32, pair: Self::u32s) -> Self::u32s {
+    fn madd(self, acc: u32x16, w: i16x32, pair: u32x16) -> u32x16 {
         let p = self.multiply_wrapping_add_adjacent_i16x32(w, pulp::cast(pair));
         self.add_u32s(acc, pulp::cast(p))
     }
     #[inline(always)]
-    fn to_f32s(self, acc: Self::u32s) -> Self::f32s {
+    fn to_f32s(self, acc: u32x16) -> f32x16 {
         self.convert_i32x16_to_f32x16(pulp::cast(acc))
     }
     fn vectorized(self, call: Call<'_, '_, Self>) {
         self.vectorize(call)
+    }
+}
+
+pulp::simd_type! {
+    /// [`V4`]'s features and AVX512-VNNI, for [`Vnni`].
+    pub struct V4VnniFeatures {
+        pub sse: "sse",
+        pub sse2: "sse2",
+        pub fxsr: "fxsr",
+        pub sse3: "sse3",
+        pub ssse3: "ssse3",
+        pub sse4_1: "sse4.1",
+        pub sse4_2: "sse4.2",
+        pub popcnt: "popcnt",
+        pub avx: "avx",
+        pub avx2: "avx2",
+        pub bmi1: "bmi1",
+        pub bmi2: "bmi2",
+        pub fma: "fma",
+        pub lzcnt: "lzcnt",
+        pub avx512f: "avx512f",
+        pub avx512bw: "avx512bw",
+        pub avx512cd: "avx512cd",
+        pub avx512dq: "avx512dq",
+        pub avx512vl: "avx512vl",
+        pub avx512vnni: "avx512vnni",
+    }
+}
+
+/// AVX-512 with VNNI: the [`V4`] kernel compiled with VNNI on, where the compiler turns each
+/// `vpmaddwd` and the add after it into one `vpdpwssd` (same sums, one instruction fewer per
+/// multiply-add).
+#[derive(Debug, Clone, Copy)]
+pub struct Vnni {
+    v4: V4,
+    features: V4VnniFeatures,
+}
+
+impl Vnni {
+    /// The token, on a CPU with AVX-512 (as [`V4`] needs it) and AVX512-VNNI.
+    pub fn try_new() -> Option<Vnni> {
+        Some(Vnni {
+            v4: V4::try_new()?,
+            features: V4VnniFeatures::try_new()?,
+        })
+    }
+}
+
+impl Madd for Vnni {
+    type S = V4;
+    type W = i8x32;
+    type Wide = i16x32;
+    #[inline(always)]
+    fn simd(self) -> V4 {
+        self.v4
+    }
+    #[inline(always)]
+    fn widen(self, w: i8x32) -> i16x32 {
+        self.v4.widen(w)
+    }
+    #[inline(always)]
+    fn madd(self, acc: u32x16, w: i16x32, pair: u32x16) -> u32x16 {
+        self.v4.madd(acc, w, pair)
+    }
+    #[inline(always)]
+    fn to_f32s(self, acc: u32x16) -> f32x16 {
+        self.v4.to_f32s(acc)
+    }
+    fn vectorized(self, call: Call<'_, '_, Self>) {
+        self.features.vectorize(call)
     }
 }
 
@@ -351,8 +476,8 @@ fn abs_max(row: &[f32]) -> f32 {
 }
 
 #[inline(always)]
-fn run<S: Madd>(
-    simd: S,
+fn run<M: Madd>(
+    level: M,
     a: &[f32],
     w: &QPacked,
     out: &mut [f32],
@@ -362,14 +487,14 @@ fn run<S: Madd>(
     let (k, n, nr) = (w.k, w.n, w.nr);
     let m = a.len() / k;
     let pairs = k.div_ceil(2);
-    debug_assert_eq!(nr, 2 * S::F32_LANES);
+    debug_assert_eq!(nr, 2 * M::S::F32_LANES);
     // The same register budget as the f32 tile: 2 x R accumulators, 2 weight vectors, 1 broadcast.
-    let mr = tile_rows::<S>();
+    let mr = tile_rows::<M::S>();
     quantise_rows(a, k, mr, w.a_max, s);
     for p in 0..n.div_ceil(nr) {
         let panel = &w.data[p * pairs * nr * 2..][..pairs * nr * 2];
-        let panel: &[S::W] = pulp::bytemuck::cast_slice(panel);
-        let (groups, _) = pulp::as_arrays::<2, S::W>(panel);
+        let panel: &[M::W] = pulp::bytemuck::cast_slice(panel);
+        let (groups, _) = pulp::as_arrays::<2, M::W>(panel);
         let store = Store {
             n,
             col: p * nr,
@@ -382,30 +507,30 @@ fn run<S: Madd>(
             let rows = (m - r0).min(mr);
             let block = &s.pairs[r0 * pairs..(r0 + rows) * pairs];
             let scales = &s.scales[r0..r0 + rows];
-            let t = (simd, groups, colscale, block, scales, &store, r0);
+            let t = (level, groups, colscale, block, scales, &store, r0);
             match rows {
-                1 => tile::<S, 1>(t, out),
-                2 => tile::<S, 2>(t, out),
-                3 => tile::<S, 3>(t, out),
-                4 => tile::<S, 4>(t, out),
-                5 => tile::<S, 5>(t, out),
-                6 => tile::<S, 6>(t, out),
-                7 => tile::<S, 7>(t, out),
-                8 => tile::<S, 8>(t, out),
-                9 => tile::<S, 9>(t, out),
-                10 => tile::<S, 10>(t, out),
-                11 => tile::<S, 11>(t, out),
-                _ => tile::<S, MR_WIDE>(t, out),
+                1 => tile::<M, 1>(t, out),
+                2 => tile::<M, 2>(t, out),
+                3 => tile::<M, 3>(t, out),
+                4 => tile::<M, 4>(t, out),
+                5 => tile::<M, 5>(t, out),
+                6 => tile::<M, 6>(t, out),
+                7 => tile::<M, 7>(t, out),
+                8 => tile::<M, 8>(t, out),
+                9 => tile::<M, 9>(t, out),
+                10 => tile::<M, 10>(t, out),
+                11 => tile::<M, 11>(t, out),
+                _ => tile::<M, MR_WIDE>(t, out),
             }
         }
     }
 }
 
-/// A tile's inputs: the SIMD token, the panel's weight groups, its column scales, the rows'
+/// A tile's inputs: the SIMD level, the panel's weight groups, its column scales, the rows'
 /// pairs and scales, where the results go, and the first row.
-type TileArgs<'a, S> = (
-    S,
-    &'a [[<S as Madd>::W; 2]],
+type TileArgs<'a, M> = (
+    M,
+    &'a [[<M as Madd>::W; 2]],
     &'a [f32],
     &'a [u32],
     &'a [f32],
@@ -415,27 +540,28 @@ type TileArgs<'a, S> = (
 
 /// Rows `r0..r0 + R` times one panel, then the f32 epilogue.
 #[inline(always)]
-fn tile<S: Madd, const R: usize>(t: TileArgs<'_, S>, out: &mut [f32]) {
-    let (simd, groups, colscale, block, scales, store, r0) = t;
+fn tile<M: Madd, const R: usize>(t: TileArgs<'_, M>, out: &mut [f32]) {
+    let (level, groups, colscale, block, scales, store, r0) = t;
+    let simd = level.simd();
     let zero = simd.splat_u32s(0);
     let mut acc = [[zero; 2]; R];
     let (xs, _) = pulp::as_arrays::<R, u32>(block);
     for (g, x) in groups.iter().zip(xs) {
-        let w0 = simd.widen(g[0]);
-        let w1 = simd.widen(g[1]);
+        let w0 = level.widen(g[0]);
+        let w1 = level.widen(g[1]);
         for r in 0..R {
             let pair = simd.splat_u32s(x[r]);
-            acc[r][0] = simd.madd(acc[r][0], w0, pair);
-            acc[r][1] = simd.madd(acc[r][1], w1, pair);
+            acc[r][0] = level.madd(acc[r][0], w0, pair);
+            acc[r][1] = level.madd(acc[r][1], w1, pair);
         }
     }
-    let lanes = S::F32_LANES;
-    let (cs, _) = S::as_simd_f32s(&colscale[..2 * lanes]);
+    let lanes = M::S::F32_LANES;
+    let (cs, _) = M::S::as_simd_f32s(&colscale[..2 * lanes]);
     let mut y = [[simd.splat_f32s(0.0); 2]; R];
     for r in 0..R {
         let sa = simd.splat_f32s(scales[r]);
         for h in 0..2 {
-            y[r][h] = simd.mul_f32s(simd.to_f32s(acc[r][h]), simd.mul_f32s(cs[h], sa));
+            y[r][h] = simd.mul_f32s(level.to_f32s(acc[r][h]), simd.mul_f32s(cs[h], sa));
         }
     }
     store_rows(simd, store, &y, r0, out);
@@ -513,6 +639,29 @@ mod tests {
                     assert!((x - y).abs() < tol, "{m}x{k}x{n}: {x} vs {y} (tol {tol})");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_vnni_kernel_gives_the_same_sums_as_plain_avx512() {
+        if !has_vnni() {
+            eprintln!("skipped: this CPU has no AVX512-VNNI (the plain AVX-512 kernel runs)");
+            return;
+        }
+        for (m, k, n) in [(1, 3, 5), (13, 33, 17), (15, 384, 70), (25, 1536, 40)] {
+            let a = values(m * k, 4);
+            let w = QPacked::from_linear(&values(n * k, 5), &values(n, 6), k, 32);
+            let mut fused = vec![0f32; m * n];
+            matmul(&a, &w, &mut fused, Epilogue::Bias, &mut Scratch::default());
+            let mut plain = vec![0f32; m * n];
+            assert!(matmul_without_vnni(
+                &a,
+                &w,
+                &mut plain,
+                &mut Scratch::default()
+            ));
+            // The same integer sums and the same f32 epilogue: equal to the bit.
+            assert_eq!(fused, plain, "{m}x{k}x{n}");
         }
     }
 

@@ -197,6 +197,10 @@ const SETTINGS: &[(&str, &str)] = &[
         "ft-min",
         "finetune.min_per_intent (fewest examples per intent of a fine-tuned skill)",
     ),
+    (
+        "ft-max",
+        "finetune.max_per_intent (examples per intent from which a skill is not fine-tuned)",
+    ),
     ("ft-epochs", "finetune.epochs"),
     ("ft-lr", "finetune.lr (Adam, encoder layers)"),
     (
@@ -301,6 +305,7 @@ impl Sweep {
             "vec-proto-small" => cfg.vectors_proto_small = v,
             "ft-layers" => cfg.finetune.layers = n,
             "ft-min" => cfg.finetune.min_per_intent = v,
+            "ft-max" => cfg.finetune.max_per_intent = v,
             "ft-epochs" => cfg.finetune.epochs = n,
             "ft-lr" => cfg.finetune.lr = v,
             "ft-head-lr" => cfg.finetune.head_lr = v,

@@ -63,7 +63,7 @@ pub struct IntentConfig {
     /// The same for skills with few examples per intent (softmax).
     pub proto_weight_small: f32,
     /// Fine-tuning of the encoder's top layer(s) on the skill's examples, for skills with
-    /// `finetune.min_per_intent` to `large_from` examples per intent, `ModelChoice::Encoder`
+    /// `finetune.min_per_intent` to `finetune.max_per_intent` examples per intent, `ModelChoice::Encoder`
     /// only (see [`IntentConfig::fine_tunes`]).
     pub finetune: FinetuneConfig,
 }
@@ -76,7 +76,7 @@ impl IntentConfig {
         self.finetune.layers > 0
             && intents >= 2
             && per_intent >= self.finetune.min_per_intent
-            && self.is_small(examples, intents)
+            && per_intent < self.finetune.max_per_intent
     }
 
     /// Whether a skill with `examples` training examples over `intents` intents is few-shot

@@ -28,9 +28,10 @@ use crate::classifier::{softmax, Rng};
 pub struct FinetuneConfig {
     /// Top layers trained (0 = off).
     pub layers: usize,
-    /// Fewest training examples per intent (on average) of a skill that is fine-tuned; skills
-    /// from the intent config's `large_from` on never are.
+    /// Fewest training examples per intent (on average) of a skill that is fine-tuned.
     pub min_per_intent: f32,
+    /// Most training examples per intent (on average, exclusive) of a fine-tuned skill.
+    pub max_per_intent: f32,
     /// Passes over the training examples.
     pub epochs: usize,
     /// Adam learning rate of the encoder layers (decays linearly to 0).
@@ -92,6 +93,7 @@ impl Default for FinetuneConfig {
         FinetuneConfig {
             layers: 2,
             min_per_intent: 16.0,
+            max_per_intent: 60.0,
             epochs: 4,
             lr: 1e-4,
             head_lr: 1e-2,

@@ -71,11 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let again = Nlu::train(&skill, &options)?;
     let restart = t.elapsed().as_secs_f64();
     drop(again);
-    println!(
-        "model: {} (integer kernel on this CPU: {})",
-        nlu.model_name(),
-        encoder::quant::kernel_name()
-    );
+    println!("model: {}", nlu.model_name());
     println!("first start (train {set}, embeddings computed or read): {first:.2} s");
     println!("restart (same skill, training embeddings from the disk cache): {restart:.2} s");
     println!(

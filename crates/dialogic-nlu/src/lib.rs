@@ -475,8 +475,13 @@ impl Nlu {
                 _,
             ) => {
                 let e = Encoder::load(model_dir, *precision)?;
+                // The integer kernel too: the same setting runs at different speeds per CPU.
+                let kernel = match e.precision() {
+                    encoder::Precision::Int8 => format!(", {}", encoder::quant::kernel_name()),
+                    encoder::Precision::F32 => String::new(),
+                };
                 let name = format!(
-                    "encoder ({}, {})",
+                    "encoder ({}, {}{kernel})",
                     model_dir.display(),
                     e.precision().name()
                 );
@@ -576,7 +581,8 @@ impl Nlu {
         })
     }
 
-    /// "fast", "fast+vectors (DIR)" or "encoder (DIR)", for the start-up log.
+    /// "fast", "fast+vectors (DIR)" or "encoder (DIR, PRECISION[, INTEGER KERNEL])", e.g.
+    /// "encoder (DIR, int8, AVX-512 VNNI)", for the start-up log.
     pub fn model_name(&self) -> &str {
         &self.model_name
     }

@@ -16,7 +16,7 @@
 //!   scalar path does the same integer arithmetic elsewhere (and serves as the tests'
 //!   reference). [`level`] says which one this CPU takes.
 //! - On AVX-512 CPUs with VNNI (Intel since Ice Lake, AMD since Zen 4) the same code runs with
-//!   VNNI on ([`Vnni`]), and the compiler fuses each `vpmaddwd` and its add into one
+//!   VNNI on (`Vnni`), and the compiler fuses each `vpmaddwd` and its add into one
 //!   `vpdpwssd`.
 
 use pulp::x86::{V3, V4};
@@ -346,8 +346,8 @@ impl Madd for V4 {
 }
 
 pulp::simd_type! {
-    /// [`V4`]'s features and AVX512-VNNI, for [`Vnni`].
-    pub struct V4VnniFeatures {
+    /// [`V4`]'s features and AVX512-VNNI, for `Vnni`.
+    struct V4VnniFeatures {
         pub sse: "sse",
         pub sse2: "sse2",
         pub fxsr: "fxsr",
@@ -375,14 +375,14 @@ pulp::simd_type! {
 /// `vpmaddwd` and the add after it into one `vpdpwssd` (same sums, one instruction fewer per
 /// multiply-add).
 #[derive(Debug, Clone, Copy)]
-pub struct Vnni {
+struct Vnni {
     v4: V4,
     features: V4VnniFeatures,
 }
 
 impl Vnni {
     /// The token, on a CPU with AVX-512 (as [`V4`] needs it) and AVX512-VNNI.
-    pub fn try_new() -> Option<Vnni> {
+    fn try_new() -> Option<Vnni> {
         Some(Vnni {
             v4: V4::try_new()?,
             features: V4VnniFeatures::try_new()?,

@@ -96,6 +96,15 @@ fn encoder_model_classifies_paraphrases_and_rejects_off_topic() {
     let nlu = Nlu::train(&travel_skill(), &opts).expect("trains");
     let first = t.elapsed();
     assert!(nlu.model_name().starts_with("encoder"));
+    // The start-up log's name says the precision and, for int8, which integer kernel runs.
+    if dialogic_nlu::encoder::quant::level().is_some() {
+        let kernel = dialogic_nlu::encoder::quant::kernel_name();
+        assert!(
+            nlu.model_name().ends_with(&format!(", int8, {kernel})")),
+            "{}",
+            nlu.model_name()
+        );
+    }
     for (text, want) in [
         ("get me a seat on a plane to Berlin", "book_flight"),
         ("is it going to be cold", "weather"),

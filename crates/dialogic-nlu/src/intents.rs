@@ -63,8 +63,8 @@ pub struct IntentConfig {
     /// The same for skills with few examples per intent (softmax).
     pub proto_weight_small: f32,
     /// Fine-tuning of the encoder's top layer(s) on the skill's examples, for skills with
-    /// `finetune.min_per_intent` to `finetune.max_per_intent` examples per intent, `ModelChoice::Encoder`
-    /// only (see [`IntentConfig::fine_tunes`]).
+    /// `finetune.min_per_intent` to `finetune.max_per_intent` examples per intent,
+    /// `ModelChoice::Encoder` only (see [`IntentConfig::fine_tunes`]).
     pub finetune: FinetuneConfig,
 }
 
